@@ -1,0 +1,273 @@
+"""Streaming readers for agency extracts: CSV, JSON Lines and FHIR R4 Patient.
+
+Each reader yields one ``Parsed`` per input row, in order, holding either a validated record
+or the reasons it was rejected. Nothing is read whole into memory except a single FHIR
+Bundle document, which is one JSON value by definition.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from schemas.ingest.fhir import patient_to_record
+from schemas.ingest.outcome import Rejection, rejections_from_validation
+from schemas.records import AnyRecord, Case, CaseNote, PersonRecord
+
+Record = PersonRecord | Case | CaseNote
+_any_record: TypeAdapter[Record] = TypeAdapter(AnyRecord)
+
+# A single field larger than this is rejected by the model; the csv module must not abort first.
+csv.field_size_limit(64 * 1024 * 1024)
+
+CSV_COLUMNS = (
+    "source_system", "source_id", "version", "given_names", "family_name",
+    "former_family_name", "alias_given_names", "alias_family_name", "date_of_birth",
+    "dob_estimated", "gender", "ethnicity_code", "nhs_number", "upn", "former_upn",
+    "address_line1", "address_line2", "address_town", "postcode", "uprn", "sensitivity",
+)
+CSV_REQUIRED = ("source_id", "family_name", "date_of_birth")
+
+
+class FileError(ValueError):
+    """The file as a whole cannot be read (empty, wrong delimiter, missing columns)."""
+
+
+@dataclass
+class Parsed:
+    line: int
+    record: Record | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def _has_bad_utf8(text: str) -> bool:
+    # surrogateescape turns undecodable bytes into lone surrogates; find them.
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _text_stream(raw: IO[bytes]) -> io.TextIOWrapper:
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+def _csv_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "y"}
+
+
+def csv_row_to_record(row: dict[str, str], agency: str) -> dict[str, Any]:
+    """Map one documented CSV row onto the wire model's shape (validation happens after)."""
+    get = lambda k: (row.get(k) or "").strip() or None  # noqa: E731
+    names = []
+    if get("former_family_name"):
+        names.append({"type": "former", "given_names": get("given_names"),
+                      "family_name": get("former_family_name")})
+    if get("alias_given_names") or get("alias_family_name"):
+        names.append({"type": "alias", "given_names": get("alias_given_names"),
+                      "family_name": get("alias_family_name")})
+    identifiers = [
+        {"type": kind, "value": get(column)}
+        for kind, column in (("nhs_number", "nhs_number"), ("upn", "upn"),
+                             ("former_upn", "former_upn"))
+        if get(column)
+    ]
+    addresses = []
+    lines = [v for v in (get("address_line1"), get("address_line2"), get("address_town")) if v]
+    if lines or get("postcode") or get("uprn"):
+        addresses.append({"lines": lines, "postcode": get("postcode"), "uprn": get("uprn")})
+    version = get("version")
+    record: dict[str, Any] = {
+        "record_type": "person",
+        "source": {"agency": agency, "source_system": get("source_system") or "csv",
+                   "source_id": get("source_id"),
+                   "version": version if version is not None else 0},
+        "given_names": get("given_names"),
+        "family_name": get("family_name"),
+        "names": names,
+        "date_of_birth": get("date_of_birth"),
+        "dob_estimated": _csv_bool(row.get("dob_estimated") or ""),
+        "identifiers": identifiers,
+        "addresses": addresses,
+    }
+    for optional in ("gender", "ethnicity_code", "sensitivity"):
+        if get(optional):
+            record[optional] = get(optional)
+    return record
+
+
+def read_csv(raw: IO[bytes], agency: str) -> Iterator[Parsed]:
+    text = _text_stream(raw)
+    header_line = text.readline()
+    if not header_line.strip():
+        raise FileError("the file is empty: expected a header row with columns "
+                        + ", ".join(CSV_COLUMNS))
+    header = next(csv.reader([header_line]))
+    if len(header) == 1 and any(sep in header_line for sep in (";", "\t", "|")):
+        raise FileError("the header has one column: the file looks delimited by something "
+                        "other than commas (use comma-separated values)")
+    missing = [c for c in CSV_REQUIRED if c not in header]
+    if missing:
+        raise FileError(f"missing required column(s): {', '.join(missing)}")
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if unknown:
+        raise FileError(f"unknown column(s): {', '.join(unknown)}; the documented columns are "
+                        + ", ".join(CSV_COLUMNS))
+    reader = csv.reader(text)
+    for values in reader:
+        line = reader.line_num + 1  # +1: the header was read outside the csv reader
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            yield Parsed(line, rejections=[Rejection(
+                line, "row", f"has {len(values)} fields, the header has {len(header)}")])
+            continue
+        row = dict(zip(header, values, strict=True))
+        source_id = row.get("source_id") or None
+        bad = [k for k, v in row.items() if _has_bad_utf8(v)]
+        if bad:
+            yield Parsed(line, rejections=[Rejection(line, bad[0], "is not valid UTF-8",
+                                                     _safe_id(source_id))])
+            continue
+        yield _validate(line, csv_row_to_record(row, agency), PersonRecord, source_id)
+
+
+# --- JSON Lines --------------------------------------------------------------------------------
+
+def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any | Rejection]]:
+    for number, data in enumerate(raw, start=1):
+        if not data.strip():
+            continue
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, Rejection(number, "line", "is not valid UTF-8")
+            continue
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, Rejection(number, "line", f"is not valid JSON ({exc.msg})")
+
+
+def read_jsonl(raw: IO[bytes], agency: str) -> Iterator[Parsed]:
+    seen_any = False
+    for line, value in _json_lines(raw):
+        seen_any = True
+        if isinstance(value, Rejection):
+            yield Parsed(line, rejections=[value])
+            continue
+        source_id = _source_id(value)
+        parsed = _validate(line, value, None, source_id)
+        if parsed.record is not None and parsed.record.source.agency != agency:
+            parsed = Parsed(line, rejections=[Rejection(
+                line, "source.agency",
+                f"is {parsed.record.source.agency!r} but the file is being ingested for "
+                f"{agency!r}", _safe_id(source_id))])
+        yield parsed
+    if not seen_any:
+        raise FileError("the file is empty: expected one JSON record per line")
+
+
+# --- FHIR --------------------------------------------------------------------------------------
+
+def read_fhir(raw: IO[bytes], agency: str, source_system: str = "fhir") -> Iterator[Parsed]:
+    """FHIR R4: a Patient, a Bundle of Patients, or NDJSON of resources."""
+    head = raw.peek(64) if hasattr(raw, "peek") else b""
+    first = head.lstrip()[:1]
+    if not first:
+        raise FileError("the file is empty: expected FHIR Patient resources")
+    whole = _whole_json(raw)
+    items: Iterator[tuple[int, Any | Rejection]]
+    if whole is not None:
+        items = iter([(1, whole)])
+    else:
+        items = _json_lines(raw)
+    for line, value in items:
+        if isinstance(value, Rejection):
+            yield Parsed(line, rejections=[value])
+            continue
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            for index, entry in enumerate(value.get("entry") or [], start=1):
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                yield _fhir_one(index, resource, agency, source_system)
+            continue
+        yield _fhir_one(line, value, agency, source_system)
+
+
+def _whole_json(raw: IO[bytes]) -> Any | None:
+    """A file holding one pretty-printed JSON document, or None if it is NDJSON."""
+    if not hasattr(raw, "seek"):
+        return None
+    start = raw.tell()
+    first_line = raw.readline()
+    try:
+        json.loads(first_line)
+        raw.seek(start)
+        return None  # the first line is a whole JSON value: NDJSON
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raw.seek(start)
+    try:
+        return json.loads(raw.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raw.seek(start)
+        return None
+
+
+def _fhir_one(line: int, resource: Any, agency: str, source_system: str) -> Parsed:
+    if not isinstance(resource, dict):
+        return Parsed(line, rejections=[Rejection(line, "resourceType",
+                                                  "expected a FHIR resource object")])
+    kind = resource.get("resourceType")
+    if kind != "Patient":
+        return Parsed(line, rejections=[Rejection(
+            line, "resourceType", f"expected Patient or Bundle, got {str(kind)[:40]!r}",
+            _safe_id(resource.get("id")))])
+    try:
+        mapped = patient_to_record(resource, agency, source_system)
+    except ValueError as exc:
+        field_name, _, reason = str(exc).partition(": ")
+        return Parsed(line, rejections=[Rejection(line, field_name, reason or str(exc),
+                                                  _safe_id(resource.get("id")))])
+    return _validate(line, mapped, PersonRecord, resource.get("id"))
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+def _validate(line: int, data: Any, model: type[PersonRecord] | None,
+              source_id: Any) -> Parsed:
+    try:
+        record = model.model_validate(data) if model else _any_record.validate_python(data)
+    except ValidationError as exc:
+        return Parsed(line, rejections=rejections_from_validation(line, exc, _safe_id(source_id)))
+    except ValueError as exc:  # a normaliser's own error (e.g. an impossible date)
+        return Parsed(line, rejections=[Rejection(line, "record", str(exc), _safe_id(source_id))])
+    return Parsed(line, record=record)
+
+
+def _source_id(value: Any) -> Any:
+    if isinstance(value, dict) and isinstance(value.get("source"), dict):
+        return value["source"].get("source_id")
+    return None
+
+
+def _safe_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text[:200] if not _has_bad_utf8(text) else None
+
+
+READERS = {"csv": read_csv, "jsonl": read_jsonl, "fhir": read_fhir}
+
+
+def open_reader(path: Path, fmt: str, agency: str) -> tuple[IO[bytes], Iterator[Parsed]]:
+    if fmt not in READERS:
+        raise FileError(f"--format: unknown format {fmt!r} (use csv, jsonl or fhir)")
+    raw = path.open("rb")
+    return raw, READERS[fmt](raw, agency)

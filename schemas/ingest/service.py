@@ -1,0 +1,116 @@
+"""One ingestion path behind two doors (the CLI and POST /v1/records)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Engine
+
+from schemas.ingest.outcome import (
+    IngestReport,
+    Rejection,
+    RejectsWriter,
+    rejections_from_validation,
+)
+from schemas.ingest.readers import FileError, Parsed, Record, open_reader
+from schemas.ingest.store import UnknownAgency, known_agencies, upsert_batch
+from schemas.records import AnyRecord
+
+BATCH_SIZE = 1000
+_any_record: TypeAdapter[Record] = TypeAdapter(AnyRecord)
+
+
+def check_agency(engine: Engine, agency: str) -> None:
+    known = known_agencies(engine)
+    if agency not in known:
+        listed = ", ".join(sorted(known)) or "none yet: add one with `casesearch agency add`"
+        raise UnknownAgency(f"--agency: unknown agency {agency!r} (known: {listed})")
+
+
+def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
+           batch_size: int, on_batch: Callable[[int], None] | None) -> IngestReport:
+    report = IngestReport()
+    batch: list[tuple[int, Record]] = []
+
+    def flush() -> None:
+        if batch:
+            outcome = upsert_batch(engine, batch)
+            for r in outcome.rejections:
+                rejects.write(r)
+            report.add(outcome)
+            if on_batch:
+                on_batch(len(batch))
+            batch.clear()
+
+    for item in parsed:
+        if item.record is None:
+            for r in item.rejections[:1] or [Rejection(item.line, "row", "rejected")]:
+                report.reject(r)
+            for r in item.rejections:
+                rejects.write(r)
+            continue
+        batch.append((item.line, item.record))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report
+
+
+def ingest_file(engine: Engine, path: Path, agency: str, fmt: str,
+                rejects_path: Path | None = None, batch_size: int = BATCH_SIZE,
+                on_batch: Callable[[int], None] | None = None,
+                on_bytes: Callable[[int], None] | None = None) -> IngestReport:
+    """Stream a file into the store. Raises FileError / UnknownAgency for whole-file problems."""
+    check_agency(engine, agency)
+    if not path.is_file():
+        raise FileError(f"FILE: {path} does not exist or is not a file")
+    raw, reader = open_reader(path, fmt, agency)
+    rejects = RejectsWriter(rejects_path)
+    try:
+        items: Iterator[Parsed] = reader
+        if on_bytes is not None:
+            items = _track_bytes(reader, raw, on_bytes)
+        return _store(engine, items, rejects, batch_size, on_batch)
+    finally:
+        raw.close()
+        rejects.close()
+
+
+def _track_bytes(reader: Iterator[Parsed], raw: Any, on_bytes: Callable[[int], None]
+                 ) -> Iterator[Parsed]:
+    for item in reader:
+        try:
+            on_bytes(raw.tell())
+        except (OSError, ValueError):
+            pass
+        yield item
+
+
+def ingest_payload(engine: Engine, records: list[Any], agency: str | None = None) -> IngestReport:
+    """Validate and store a batch posted to the API; rejected items are reported by index."""
+    parsed: list[Parsed] = []
+    known = known_agencies(engine)
+    for index, data in enumerate(records):
+        try:
+            record = _any_record.validate_python(data)
+        except ValidationError as exc:
+            parsed.append(Parsed(index, rejections=rejections_from_validation(index, exc)))
+            continue
+        if record.source.agency not in known:
+            parsed.append(Parsed(index, rejections=[Rejection(
+                index, "source.agency", f"unknown agency {record.source.agency!r}",
+                record.source.source_id)]))
+        elif agency is not None and record.source.agency != agency:
+            parsed.append(Parsed(index, rejections=[Rejection(
+                index, "source.agency", f"is {record.source.agency!r}, outside your agency "
+                f"scope {agency!r}", record.source.source_id)]))
+        else:
+            parsed.append(Parsed(index, record=record))
+    report = _store(engine, parsed, RejectsWriter(None), BATCH_SIZE, None)
+    # Keep every rejection for the API answer, not just the first per row.
+    report.rejections = [r for p in parsed for r in p.rejections] + [
+        r for r in report.rejections if r.field == "source.source_id"]
+    return report

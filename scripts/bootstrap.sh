@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates .venv and installs casesearch with its extras. Idempotent and quick when done before.
+#   scripts/bootstrap.sh            runtime only (the quick start)
+#   scripts/bootstrap.sh dev        + test, lint and evaluation tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: casesearch needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    # Debian's python3 splits venv into its own package.
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+      "$PYTHON" -m venv .venv
+    else
+      echo "error: python3 -m venv failed: install your distribution's python3-venv" >&2
+      exit 1
+    fi
+  fi
+fi
+
+extras=""
+[[ ${1:-} == dev ]] && extras="[dev,eval]"
+stamp=".venv/.installed${extras}"
+# Reinstall only when pyproject.toml changed since the last install.
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+  touch "$stamp"
+fi

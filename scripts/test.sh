@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, starts real OpenSearch, PostgreSQL and Redis, and
+# runs pytest against them. Extra arguments go to pytest (e.g. scripts/test.sh -k search).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+
+scripts/bootstrap.sh dev
+# shellcheck disable=SC1091
+source .venv/bin/activate
+
+# PostgreSQL and Redis from Debian packages, on loopback.
+scripts/services.sh start
+eval "$(scripts/services.sh env)"
+export CASESEARCH_TEST_DATABASE_URL=$CASESEARCH_DATABASE_URL
+export CASESEARCH_TEST_BROKER_URL=$CASESEARCH_BROKER_URL
+unset CASESEARCH_DATABASE_URL CASESEARCH_BROKER_URL
+
+# A dedicated local OpenSearch node for the tests (its own port and data directory).
+export CASESEARCH_TEST_DATA_DIR=${CASESEARCH_TEST_DATA_DIR:-$PWD/.data/test}
+CASESEARCH_DATA_DIR=$CASESEARCH_TEST_DATA_DIR CASESEARCH_OPENSEARCH_PORT=9250 \
+  casesearch opensearch install
+CASESEARCH_DATA_DIR=$CASESEARCH_TEST_DATA_DIR CASESEARCH_OPENSEARCH_PORT=9250 \
+  casesearch opensearch start
+export CASESEARCH_TEST_OPENSEARCH_URL=http://127.0.0.1:9250
+export CASESEARCH_REQUIRE_SERVICES=1
+
+echo "services ready after $(( $(date +%s) - started ))s; running pytest"
+status=0
+python -m pytest "$@" || status=$?
+echo "scripts/test.sh finished in $(( $(date +%s) - started ))s (pytest exit $status)"
+exit $status
