@@ -227,7 +227,10 @@ class PersonRecord(_Model):
     def _partial_dob(cls, data: object) -> object:
         # Accept "04/2015" or "2015" and keep the precision, unless precision was given.
         if isinstance(data, dict) and isinstance(data.get("date_of_birth"), str):
-            value, precision = to_partial_date(data["date_of_birth"])
+            try:
+                value, precision = to_partial_date(data["date_of_birth"])
+            except ValueError as exc:
+                raise ValueError(f"date_of_birth: {exc}") from None
             data = {**data, "date_of_birth": value}
             if "dob_precision" not in data or data["dob_precision"] in (None, ""):
                 data["dob_precision"] = precision

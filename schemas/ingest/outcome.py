@@ -46,15 +46,23 @@ class IngestReport:
                 "unchanged": self.unchanged, "rejected": self.rejected}
 
 
+_UNION_TAGS = {"person", "case", "case_note"}
+
+
 def rejections_from_validation(line: int, exc: ValidationError,
                                source_id: str | None = None) -> list[Rejection]:
     """One rejection per pydantic error, naming the field path and the reason."""
     out = []
     for err in exc.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        parts = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+        if parts and parts[0] in _UNION_TAGS:
+            parts = parts[1:]  # a discriminated union puts the record_type first
+        loc = ".".join(parts)
         msg = str(err["msg"]).removeprefix("Value error, ")
         # Model-level validators put "field: reason" in the message; lift the field out.
-        if not loc and ": " in msg:
+        if err["type"] == "union_tag_invalid":
+            loc = "record_type"
+        elif not loc and err["type"] == "value_error" and ": " in msg:
             loc, msg = msg.split(": ", 1)
         out.append(Rejection(line=line, field=loc or "record", reason=msg, source_id=source_id))
     return out

@@ -121,17 +121,20 @@ def _upsert_type(session: Session, model: type, bucket: dict[tuple[str, str, str
             existing[(row.agency_code, row.source_system, row.source_id)] = row
     now = utcnow()
     outbox: list[OutboxRow] = []
+    new_persons: list[PersonRow] = []
+    new_rows: list[Any] = []
     for key, incoming in bucket.items():
         row = existing.get(key)
         record = incoming.record
         if row is None:
             row = row_type(agency_code=key[0], source_system=key[1], source_id=key[2])
             if isinstance(row, PersonRecordRow):
+                # Each new record starts as its own identity; linkage merges later.
                 person = PersonRow(id=new_person_id(), created_at=now)
-                session.add(person)
+                new_persons.append(person)
                 row.person_id = person.id
             _fill(row, record, incoming.digest, now)
-            session.add(row)
+            new_rows.append(row)
             report.accepted += 1
         elif record.source.version < row.version or incoming.digest == row.content_hash:
             report.unchanged += 1  # stale or replayed: never overwrite
@@ -142,6 +145,11 @@ def _upsert_type(session: Session, model: type, bucket: dict[tuple[str, str, str
         outbox.append(OutboxRow(entity_type=ENTITY[model], entity_id=0,
                                 version=record.source.version, created_at=now))
         outbox[-1]._row = row  # type: ignore[attr-defined]  # id known after flush
+    if new_persons:
+        # No ORM relationship orders these inserts, so the identities go in first.
+        session.add_all(new_persons)
+        session.flush()
+    session.add_all(new_rows)
     session.flush()
     for entry in outbox:
         entry.entity_id = entry._row.id  # type: ignore[attr-defined]
