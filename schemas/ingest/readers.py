@@ -184,10 +184,7 @@ def read_fhir(raw: IO[bytes], agency: str, source_system: str = "fhir") -> Itera
         raise FileError("the file is empty: expected FHIR Patient resources")
     whole = _whole_json(raw)
     items: Iterator[tuple[int, Any | Rejection]]
-    if whole is not None:
-        items = iter([(1, whole)])
-    else:
-        items = _json_lines(raw)
+    items = iter([(1, whole)]) if whole is not None else _json_lines(raw)
     for line, value in items:
         if isinstance(value, Rejection):
             yield Parsed(line, rejections=[value])

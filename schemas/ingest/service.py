@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,10 +83,8 @@ def ingest_file(engine: Engine, path: Path, agency: str, fmt: str,
 def _track_bytes(reader: Iterator[Parsed], raw: Any, on_bytes: Callable[[int], None]
                  ) -> Iterator[Parsed]:
     for item in reader:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             on_bytes(raw.tell())
-        except (OSError, ValueError):
-            pass
         yield item
 
 
