@@ -1,0 +1,1 @@
+"""Java source of the casesearch-icu OpenSearch plugin, compiled by indexer.local_node."""
