@@ -43,7 +43,7 @@ def install() -> None:
 @app.command()
 def start(
     wait: bool = typer.Option(True, help="wait until the cluster health is green"),
-    timeout: float = typer.Option(120.0, help="seconds to wait for green"),
+    timeout: float = typer.Option(240.0, help="seconds to wait for green"),
 ) -> None:
     """Start the node (installing it first if needed); does nothing when it already runs."""
     try:
