@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed by CORS; default none (CORS closed)")
     rate_limit_per_minute: int = Field(120, ge=0, description="requests per minute per "
                                        "principal (0 turns the limit off)")
+    # Record linkage: pairs at or above the auto threshold link automatically (unless a safety
+    # rule sends them to review); between the two thresholds they go to human review.
+    link_auto_threshold: float = Field(0.99, gt=0, lt=1, description="match probability at "
+                                       "or above which records link automatically")
+    link_review_threshold: float = Field(0.6, gt=0, lt=1, description="match probability at "
+                                         "or above which a pair goes to human review")
+    link_cluster_cap: int = Field(12, ge=2, description="largest identity (records) that "
+                                  "automatic linking may build; bigger joins go to review")
 
     @field_validator("sealed_roles", "purposes", "cors_origins", mode="before")
     @classmethod
@@ -159,9 +167,17 @@ class Settings(BaseSettings):
         return self.mode is Mode.embedded and self.oidc_issuer is None
 
 
+# Variables read by the scripts and the test harness, not by the app.
+SCRIPT_VARIABLES = frozenset({"CASESEARCH_PG_PORT", "CASESEARCH_REDIS_PORT",
+                              "CASESEARCH_REQUIRE_SERVICES"})
+SCRIPT_PREFIXES = ("CASESEARCH_TEST_",)
+
+
 def _reject_unknown_variables(environ: dict[str, str]) -> None:
     known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     for key in sorted(environ):
+        if key in SCRIPT_VARIABLES or key.startswith(SCRIPT_PREFIXES):
+            continue
         if key.startswith(ENV_PREFIX) and key not in known:
             hint = difflib.get_close_matches(key, known, n=1)
             suggestion = f" (did you mean {hint[0]}?)" if hint else ""

@@ -19,6 +19,7 @@ def test_upgrade_head_on_an_empty_database_then_round_trip(database_url: str) ->
     with session_scope(engine) as session:
         session.add(AgencyRow(code="SC", name="Children's Services", kind="social_care"))
         session.add(PersonRow(id="P1"))
+        session.flush()  # no ORM relationship orders the identity before its records
         session.add(PersonRecordRow(
             agency_code="SC", source_system="mosaic", source_id="42", version=3,
             content_hash="x" * 64, person_id="P1", given_names="Zoë", family_name="Wiśniewska",
