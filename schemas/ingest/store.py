@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, tuple_, update
+from sqlalchemy import JSON, Engine, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,11 +69,19 @@ def known_agencies(engine: Engine) -> set[str]:
         return set(session.scalars(select(AgencyRow.code)))
 
 
+try:  # COPY goes through the driver directly, so its errors are the driver's own
+    from psycopg.errors import IntegrityError as _PsycopgIntegrityError
+
+    _INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError, _PsycopgIntegrityError)
+except ImportError:  # pragma: no cover - psycopg is a dependency, but SQLite needs none
+    _INTEGRITY_ERRORS = (IntegrityError,)
+
+
 def upsert_batch(engine: Engine, items: Sequence[tuple[int, Record]]) -> IngestReport:
     """Store a batch; retried once on a unique-key race with a concurrent writer."""
     try:
         return _upsert_once(engine, items)
-    except IntegrityError:
+    except _INTEGRITY_ERRORS:
         # Another writer inserted one of our keys between our read and our insert: the
         # retry sees its row and becomes an update or a no-op instead.
         return _upsert_once(engine, items)
@@ -106,6 +114,28 @@ def _upsert_once(engine: Engine, items: Sequence[tuple[int, Record]]) -> IngestR
         for model, bucket in by_type.items():
             _upsert_type(session, model, bucket, report)
     return report
+
+
+def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows: COPY on PostgreSQL, executemany elsewhere.
+
+    psycopg sends an executemany as one statement per row; COPY is an order of magnitude
+    faster for extracts, and runs inside the same transaction as everything else here.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    driver = session.connection().connection.driver_connection
+    names = ", ".join(f'"{c}"' for c in columns)
+    with driver.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[c]) if c in json_columns and row[c] is not None
+                            else row[c] for c in columns])
 
 
 def _upsert_type(session: Session, model: type, bucket: dict[tuple[str, str, str], Incoming],
@@ -144,13 +174,13 @@ def _upsert_type(session: Session, model: type, bucket: dict[tuple[str, str, str
     if inserts and model is PersonRecord:
         # Each new record starts as its own identity; linkage merges identities later.
         persons = [{"id": new_person_id(), "created_at": now} for _ in inserts]
-        session.execute(insert(PersonRow.__table__), persons)
+        _bulk_insert(session, PersonRow.__table__, persons)
         for (_, values), person in zip(inserts, persons, strict=True):
             values["person_id"] = person["id"]
     ids: list[int] = []
     if inserts:
         # executemany without RETURNING batches on every driver; read the ids back by key.
-        session.execute(insert(table), [values for _, values in inserts])
+        _bulk_insert(session, table, [values for _, values in inserts])
         new_keys = [(v["agency_code"], v["source_system"], v["source_id"]) for _, v in inserts]
         found: dict[tuple[str, str, str], int] = {}
         for start in range(0, len(new_keys), 500):
@@ -167,7 +197,7 @@ def _upsert_type(session: Session, model: type, bucket: dict[tuple[str, str, str
         (values["id"], incoming) for incoming, values in updates]
     if model is PersonRecord:
         _replace_children(session, changed, [values["id"] for _, values in updates])
-    session.execute(insert(OutboxRow.__table__), [
+    _bulk_insert(session, OutboxRow.__table__, [
         {"entity_type": ENTITY[model], "entity_id": row_id,
          "version": incoming.record.source.version, "created_at": now, "attempts": 0}
         for row_id, incoming in changed])
@@ -236,5 +266,4 @@ def _replace_children(session: Session, changed: list[tuple[int, Incoming]],
         relations += [{"record_id": row_id, "type": r.type.value,
                        "related_source_id": r.related_source_id} for r in record.relationships]
     for child, rows in zip(_CHILD_TABLES, (names, idents, addresses, relations), strict=True):
-        if rows:
-            session.execute(insert(child), rows)
+        _bulk_insert(session, child, rows)

@@ -1,0 +1,120 @@
+"""Ingest throughput and peak memory.
+
+    python bench/bench_ingest.py --people 100000 --backends sqlite,postgresql
+    python bench/bench_ingest.py --people 1000000 --backends sqlite --memory-only
+
+Generates the synthetic extracts once per (people, seed) under --work, then ingests them into a
+fresh database per backend in a child process, so that each run's peak RSS is its own.
+Prints person records/s, all records/s and peak RSS (MiB) per backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def generate(people: int, seed: int, work: Path) -> Path:
+    out = work / f"gen-{people}-{seed}"
+    if not (out / "manifest.json").exists():
+        from schemas.synthetic import generate_extracts
+
+        started = time.perf_counter()
+        generate_extracts(people, seed, out)
+        print(f"generated {people} people in {time.perf_counter() - started:.1f}s", flush=True)
+    return out
+
+
+def child(directory: Path, url: str) -> None:
+    """Runs in a fresh process: migrate, ingest, print one JSON line."""
+    from schemas.db import engine_for, upgrade
+    from schemas.ingest.directory import ingest_directory
+
+    upgrade(url)
+    engine = engine_for(url)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    started = time.perf_counter()
+    reports = ingest_directory(engine, directory)
+    seconds = time.perf_counter() - started
+    accepted = sum(r.accepted for r in reports.values())
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "records": accepted,
+                      "person_records": manifest["person_records"],
+                      "rejected": sum(r.rejected for r in reports.values()),
+                      "peak_rss_mib": round(peak_mib, 1)}))
+
+
+def database_url(backend: str, work: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        path = work / f"bench-{uuid.uuid4().hex[:8]}.sqlite3"
+        return f"sqlite:///{path}", None
+    admin = os.environ.get("CASESEARCH_TEST_DATABASE_URL",
+                           "postgresql+psycopg://casesearch:casesearch@127.0.0.1:5433/casesearch")
+    name = "bench_" + uuid.uuid4().hex[:8]
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin.rsplit("/", 1)[0] + "/" + name, name
+
+
+def drop(name: str | None) -> None:
+    if name is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = os.environ.get("CASESEARCH_TEST_DATABASE_URL",
+                           "postgresql+psycopg://casesearch:casesearch@127.0.0.1:5433/casesearch")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--work", type=Path, default=ROOT / ".data" / "bench")
+    parser.add_argument("--child", nargs=2, metavar=("DIR", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), args.child[1])
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    directory = generate(args.people, args.seed, args.work)
+    for backend in args.backends.split(","):
+        url, name = database_url(backend, args.work)
+        try:
+            out = subprocess.run([sys.executable, __file__, "--child", str(directory), url],
+                                 check=True, capture_output=True, text=True).stdout
+        finally:
+            drop(name)
+            if backend == "sqlite":
+                for suffix in ("", "-wal", "-shm"):
+                    Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        result = json.loads(out.strip().splitlines()[-1])
+        rate_people = result["person_records"] / result["seconds"]
+        rate_all = result["records"] / result["seconds"]
+        print(f"{backend:10s} people={args.people} person_records={result['person_records']} "
+              f"all_records={result['records']} seconds={result['seconds']:.1f} "
+              f"person_records_per_s={rate_people:.0f} records_per_s={rate_all:.0f} "
+              f"peak_rss_mib={result['peak_rss_mib']} rejected={result['rejected']}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
