@@ -193,7 +193,7 @@ def test_variant_groups_are_bounded_and_not_nested() -> None:
     groups = variant_groups()
     assert all(2 <= len(g) <= MAX_GROUP_SIZE for g in groups)
     assert len(set(groups)) == len(groups)
-    by_first = {}
+    by_first: dict[str, list[frozenset[str]]] = {}
     for g in groups:
         by_first.setdefault(min(g), []).append(g)
     for g in groups:
