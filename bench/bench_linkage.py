@@ -1,0 +1,114 @@
+"""Linkage benchmarks: pair scoring throughput, and incremental link latency.
+
+    python bench/bench_linkage.py --compare-only
+    python bench/bench_linkage.py --people 2000 --opensearch-url http://127.0.0.1:9200
+
+1. ``compare()`` throughput on FEBRL3 candidate pairs (pairs/s, microseconds per pair).
+2. With --opensearch-url: generates synthetic multi-agency extracts (--people), ingests them
+   into a fresh SQLite database, indexes them under a throwaway prefix WITHOUT linking, then
+   times ``link_records`` (retrieval + scoring + clustering + SQL writes) for batches of 1, 10
+   and 100 records: p50 / p95 milliseconds per batch. The prefix is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def bench_compare(limit: int) -> None:
+    from linkage.blocking import candidate_pairs
+    from linkage.evaluation import febrl_features, load_febrl
+    from linkage.model import compare
+
+    df, _, _ = load_febrl("febrl3")
+    records = [febrl_features(r) for r in df.to_dict("records")]
+    pairs = candidate_pairs(records)[:limit]
+    started = time.perf_counter()
+    for i, j in pairs:
+        compare(records[i], records[j])
+    seconds = time.perf_counter() - started
+    print(f"compare: {len(pairs)} FEBRL3 candidate pairs in {seconds:.2f}s = "
+          f"{len(pairs) / seconds:,.0f} pairs/s ({seconds / len(pairs) * 1e6:.0f} us/pair)")
+
+
+def bench_incremental(people: int, opensearch_url: str, seed: int, rounds: int) -> None:
+    from indexer.client import make_client
+    from indexer.lifecycle import delete_indices
+    from linkage.incremental import link_records
+    from schemas.db import engine_for, session_scope, upgrade
+    from schemas.ingest.directory import ingest_directory
+    from schemas.settings import load_settings
+    from schemas.synthetic import generate_extracts
+    from schemas.tables import PersonRecordRow
+    from workers.outbox import drain
+
+    work = Path(tempfile.mkdtemp(prefix="bench-linkage-"))
+    generate_extracts(people, seed, work / "gen")
+    url = f"sqlite:///{work / 'bench.sqlite3'}"
+    prefix = "benchlink" + uuid.uuid4().hex[:6]
+    settings = load_settings({"CASESEARCH_DATABASE_URL": url, "CASESEARCH_DATA_DIR": str(work),
+                              "CASESEARCH_OPENSEARCH_URL": opensearch_url,
+                              "CASESEARCH_INDEX_PREFIX": prefix, "CASESEARCH_LOG_LEVEL":
+                              "WARNING"})
+    upgrade(url)
+    engine = engine_for(url)
+    ingest_directory(engine, work / "gen")
+    drain(settings, link=False)
+    client = make_client(opensearch_url, 30.0)
+    client.indices.refresh(index=f"{prefix}-persons")
+    from sqlalchemy import select
+
+    with session_scope(engine) as session:
+        ids = [int(i) for i in session.scalars(select(PersonRecordRow.id)
+                                               .order_by(PersonRecordRow.id))]
+    print(f"incremental: {len(ids)} person records indexed under {prefix}")
+    try:
+        cursor = 0
+        for batch in (1, 10, 100):
+            times = []
+            for _ in range(rounds):
+                chunk = ids[cursor:cursor + batch]
+                if len(chunk) < batch:
+                    break
+                cursor += batch
+                started = time.perf_counter()
+                link_records(settings, chunk, client=client)
+                times.append((time.perf_counter() - started) * 1000)
+            if times:
+                times.sort()
+                p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+                print(f"link_records batch={batch:<4} rounds={len(times):<3} "
+                      f"p50={statistics.median(times):.0f}ms p95={p95:.0f}ms "
+                      f"per_record_p50={statistics.median(times) / batch:.1f}ms")
+    finally:
+        delete_indices(client, prefix)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--compare-only", action="store_true")
+    ap.add_argument("--pairs", type=int, default=20_000)
+    ap.add_argument("--people", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--opensearch-url", default=None)
+    args = ap.parse_args()
+    bench_compare(args.pairs)
+    if not args.compare_only:
+        if not args.opensearch_url:
+            ap.error("--opensearch-url is needed for the incremental benchmark")
+        bench_incremental(args.people, args.opensearch_url, args.seed, args.rounds)
+
+
+if __name__ == "__main__":
+    main()

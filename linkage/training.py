@@ -1,0 +1,313 @@
+"""Unsupervised training of the Fellegi-Sunter model: no labels anywhere.
+
+1. u: level frequencies among randomly sampled pairs (almost all random pairs are
+   non-matches).
+2. m: expectation maximisation over the blocked candidate pairs, a two-class mixture. The
+   non-match class inside the candidate set has its own u (candidate non-matches agree on the
+   blocking fields far more often than random pairs); it is only a nuisance parameter of EM,
+   and scoring keeps the u from random sampling.
+3. lambda: EM's match share of the candidate pairs, spread over all possible pairs.
+4. term frequencies of given and family names (a common name is weaker evidence).
+
+Pure Python + numpy: the same comparisons as ``compare()``, vectorised only for counting.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from linkage.blocking import DEFAULT_RULES, BlockingRule, candidate_pairs
+from linkage.comparisons import COMPARISONS
+from linkage.features import RecordFeatures
+from linkage.model import ModelParams, default_params, trained_at_now
+
+__all__ = [
+    "PairMatrix",
+    "comparison_matrix",
+    "estimate_m_em",
+    "estimate_u",
+    "score_matrix",
+    "term_frequencies",
+    "train",
+]
+
+Progress = Callable[[str, int, int], None]
+TF_TABLE_MAX = 50_000
+_SMOOTH = 0.5
+
+
+@dataclass
+class PairMatrix:
+    """Comparison levels of many pairs: gamma[k, c] = level index of pair k on comparison c;
+    tf[c] = the tf value of each pair for tf-adjusted comparisons (else None)."""
+
+    pairs: list[tuple[int, int]]
+    gamma: np.ndarray
+    tf: list[list[str | None] | None]
+
+
+_PARALLEL_MIN_PAIRS = 20_000
+_CHUNK = 5_000
+_shared: tuple[Sequence[RecordFeatures], Sequence[tuple[int, int]]] | None = None
+
+
+def _matrix_chunk(bounds: tuple[int, int]) -> PairMatrix:
+    assert _shared is not None
+    records, pairs = _shared
+    return _comparison_matrix(records, pairs[bounds[0]:bounds[1]], None)
+
+
+def comparison_matrix(
+    records: Sequence[RecordFeatures],
+    pairs: Sequence[tuple[int, int]],
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> PairMatrix:
+    """Comparison levels of every pair. Large inputs are split over worker processes (fork,
+    where available): the same code on each chunk, results concatenated in order."""
+    n = len(pairs)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if (n < _PARALLEL_MIN_PAIRS or workers < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return _comparison_matrix(records, pairs, progress)
+    global _shared
+    _shared = (records, pairs)
+    try:
+        bounds = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+        parts: list[PairMatrix] = []
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for part in pool.imap(_matrix_chunk, bounds):
+                parts.append(part)
+                if progress is not None:
+                    progress("compare", sum(len(x.pairs) for x in parts), n)
+    finally:
+        _shared = None
+    gamma = np.concatenate([x.gamma for x in parts]) if parts else np.zeros(
+        (0, len(COMPARISONS)), dtype=np.int8)
+    tf: list[list[str | None] | None] = []
+    for ci in range(len(COMPARISONS)):
+        cols = [x.tf[ci] for x in parts]
+        tf.append(None if not cols or cols[0] is None else
+                  [v for col in cols for v in (col or [])])
+    return PairMatrix(list(pairs), gamma, tf)
+
+
+def _comparison_matrix(
+    records: Sequence[RecordFeatures],
+    pairs: Sequence[tuple[int, int]],
+    progress: Progress | None = None,
+) -> PairMatrix:
+    n = len(pairs)
+    gamma = np.zeros((n, len(COMPARISONS)), dtype=np.int8)
+    has_tf = [any(lv.tf_key is not None for lv in c.levels) for c in COMPARISONS]
+    tf: list[list[str | None] | None] = [[None] * n if t else None for t in has_tf]
+    step = max(1, n // 100)
+    for k, (i, j) in enumerate(pairs):
+        a, b = records[i], records[j]
+        for ci, c in enumerate(COMPARISONS):
+            li, _ = c.level_for(a, b)
+            gamma[k, ci] = li
+            key = c.levels[li].tf_key
+            if key is not None:
+                col = tf[ci]
+                assert col is not None
+                col[k] = key(a)
+        if progress is not None and k % step == 0:
+            progress("compare", k, n)
+    if progress is not None:
+        progress("compare", n, n)
+    return PairMatrix(list(pairs), gamma, tf)
+
+
+def score_matrix(params: ModelParams, pm: PairMatrix) -> np.ndarray:
+    """Match weight of every pair: identical to ``compare()`` without the explanation."""
+    w = np.full(len(pm.pairs), params.prior_weight, dtype=np.float64)
+    for ci, c in enumerate(COMPARISONS):
+        table = np.array([params.level_weight(c, li) for li in range(len(c.levels))])
+        col = pm.gamma[:, ci]
+        w += table[col]
+        values = pm.tf[ci]
+        if values is None:
+            continue
+        for li, level in enumerate(c.levels):
+            if level.tf_key is None:
+                continue
+            cache: dict[str | None, float] = {}
+            for k in np.nonzero(col == li)[0]:
+                v = values[k]
+                adj = cache.get(v)
+                if adj is None:
+                    adj = cache[v] = params.tf_adjustment(c, li, v)
+                w[k] += adj
+    return w
+
+
+def _level_shares(gamma: np.ndarray, weights: np.ndarray | None = None) -> dict[str,
+                                                                                dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for ci, c in enumerate(COMPARISONS):
+        col = gamma[:, ci]
+        counts = np.bincount(col, weights=weights, minlength=len(c.levels)).astype(float)
+        live = [li for li, lv in enumerate(c.levels) if not lv.is_null]
+        total = float(sum(counts[li] for li in live))
+        denom = total + _SMOOTH * len(live)
+        out[c.field] = {c.levels[li].label: (counts[li] + _SMOOTH) / denom for li in live}
+    return out
+
+
+def _random_pairs(records: Sequence[RecordFeatures], n: int, link_only: bool,
+                  rng: random.Random) -> list[tuple[int, int]]:
+    size = len(records)
+    if size < 2:
+        return []
+    pairs: set[tuple[int, int]] = set()
+    attempts = 0
+    if link_only:
+        by_agency: dict[str | None, list[int]] = {}
+        for i, r in enumerate(records):
+            by_agency.setdefault(r.agency, []).append(i)
+        groups = list(by_agency.values())
+        if len(groups) < 2:
+            return []
+    while len(pairs) < n and attempts < n * 5:
+        attempts += 1
+        if link_only:
+            ga, gb = rng.sample(groups, 2)
+            i, j = rng.choice(ga), rng.choice(gb)
+        else:
+            i, j = rng.randrange(size), rng.randrange(size)
+        if i != j:
+            pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
+def estimate_u(records: Sequence[RecordFeatures], params: ModelParams, *,
+               sample_size: int = 200_000, link_only: bool = False, seed: int = 42,
+               progress: Progress | None = None) -> int:
+    """Set params.u from randomly sampled pairs; returns the number of pairs sampled."""
+    rng = random.Random(seed)
+    size = len(records)
+    possible = size * (size - 1) // 2
+    pairs = _random_pairs(records, min(sample_size, possible), link_only, rng)
+    if not pairs:
+        return 0
+    pm = comparison_matrix(records, pairs, progress)
+    params.u = _level_shares(pm.gamma)
+    return len(pairs)
+
+
+def estimate_m_em(pm: PairMatrix, params: ModelParams, *, max_iterations: int = 100,
+                  tolerance: float = 1e-5, initial_match_share: float = 0.3) -> dict[str, object]:
+    """EM over candidate pairs: sets params.m; returns iterations, convergence and the match
+    share of the candidate pairs."""
+    gamma = pm.gamma
+    n = gamma.shape[0]
+    if n == 0:
+        return {"iterations": 0, "converged": False, "match_share": 0.0}
+    m = {c.field: dict(params.m.get(c.field, {})) for c in COMPARISONS}
+    u_b = {c.field: dict(params.u.get(c.field, {})) for c in COMPARISONS}
+    share = initial_match_share
+    converged = False
+    iterations = 0
+    for iteration in range(1, max_iterations + 1):
+        iterations = iteration
+        log_m = np.zeros(n)
+        log_u = np.zeros(n)
+        for ci, c in enumerate(COMPARISONS):
+            lm = np.zeros(len(c.levels))
+            lu = np.zeros(len(c.levels))
+            for li, lv in enumerate(c.levels):
+                if lv.is_null:
+                    continue
+                lm[li] = np.log(max(m[c.field].get(lv.label, lv.m), 1e-9))
+                lu[li] = np.log(max(u_b[c.field].get(lv.label, lv.u), 1e-9))
+            col = gamma[:, ci]
+            log_m += lm[col]
+            log_u += lu[col]
+        a = np.log(share) + log_m
+        b = np.log1p(-share) + log_u
+        top = np.maximum(a, b)
+        post = np.exp(a - top) / (np.exp(a - top) + np.exp(b - top))
+        new_share = float(min(max(post.mean(), 1e-9), 1 - 1e-9))
+        new_m = _level_shares(gamma, post)
+        new_u = _level_shares(gamma, 1.0 - post)
+        delta = abs(new_share - share)
+        for field, levels in new_m.items():
+            for label, value in levels.items():
+                delta = max(delta, abs(value - m[field].get(label, 0.0)))
+        m, u_b, share = new_m, new_u, new_share
+        if delta < tolerance:
+            converged = True
+            break
+    params.m = m
+    return {"iterations": iterations, "converged": converged, "match_share": share}
+
+
+def term_frequencies(records: Sequence[RecordFeatures]) -> dict[str, dict[str, float]]:
+    """Relative frequency of every compact given / family name (the most common
+    TF_TABLE_MAX of each)."""
+    out: dict[str, dict[str, float]] = {}
+    for field, attr in (("given_name", "given"), ("family_name", "family")):
+        counts: Counter[str] = Counter()
+        for r in records:
+            v = getattr(r, attr)
+            if v:
+                counts[v.replace(" ", "")] += 1
+        total = sum(counts.values())
+        if total:
+            out[field] = {k: c / total for k, c in counts.most_common(TF_TABLE_MAX)}
+    return out
+
+
+def train(
+    records: Sequence[RecordFeatures],
+    *,
+    link_only: bool = False,
+    rules: Sequence[BlockingRule] = DEFAULT_RULES,
+    u_sample_size: int = 200_000,
+    seed: int = 42,
+    params: ModelParams | None = None,
+    progress: Progress | None = None,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    matrix: PairMatrix | None = None,
+) -> ModelParams:
+    """Train m, u, lambda and tf tables on records without labels. Returns new params."""
+    started = time.perf_counter()
+    p = (params or default_params()).copy()
+    sampled = estimate_u(records, p, sample_size=u_sample_size, link_only=link_only,
+                         seed=seed, progress=progress)
+    if matrix is None:
+        if pairs is None:
+            pairs = candidate_pairs(records, rules, link_only=link_only)
+        matrix = comparison_matrix(records, pairs, progress)
+    em = estimate_m_em(matrix, p)
+    size = len(records)
+    if link_only:
+        agencies = Counter(r.agency for r in records)
+        possible = (size * size - sum(v * v for v in agencies.values())) // 2
+    else:
+        possible = size * (size - 1) // 2
+    share = float(em["match_share"])  # type: ignore[arg-type]
+    if possible:
+        p.lambda_ = min(max(share * len(matrix.pairs) / possible, 1e-9), 0.5)
+    p.tf = term_frequencies(records)
+    p.trained_at = trained_at_now()
+    p.training = {
+        "source": "em",
+        "records": size,
+        "candidate_pairs": len(matrix.pairs),
+        "u_sample_pairs": sampled,
+        "em_iterations": em["iterations"],
+        "em_converged": em["converged"],
+        "candidate_match_share": round(share, 6),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return p

@@ -1,0 +1,155 @@
+"""Linkage commands: `casesearch link --full`, `casesearch link train`,
+`casesearch link records ID...`, `casesearch eval linkage --dataset febrl3|febrl4`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from search_api.cli.common import console, fail, settings_or_exit
+
+__all__ = ["register"]
+
+link_app = typer.Typer(add_completion=False, invoke_without_command=True,
+                       help="Record linkage: re-link, train the model, link given records.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(link_app, name="link")
+    _eval_group(app).command("linkage")(eval_linkage)
+
+
+def _eval_group(app: typer.Typer) -> typer.Typer:
+    for info in app.registered_groups:
+        if info.name == "eval" and info.typer_instance is not None:
+            return info.typer_instance
+    group = typer.Typer(no_args_is_help=True, add_completion=False,
+                        help="Measure search and linkage quality on labelled data sets.")
+    app.add_typer(group, name="eval")
+    return group
+
+
+class _Bar:
+    """Adapts rich Progress to linkage's progress(stage, done, total) callbacks."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total or None)
+        self.progress.update(self.tasks[stage], completed=done, total=total or None)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+@link_app.callback()
+def link(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="re-link every record (keeps current "
+                                       "identities whole and obeys every human decision)")]
+    = False,
+) -> None:
+    """Re-link records. Without a sub-command, --full is required."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not full:
+        console.print(ctx.get_help())
+        raise typer.Exit(2)
+    settings = settings_or_exit()
+    from linkage.incremental import link_full
+
+    with _progress() as progress:
+        outcome = link_full(settings, progress=_Bar(progress))
+    console.print(f"re-linked: {outcome.merges} merges, {outcome.reviews_queued} pairs queued "
+                  f"for review, {outcome.refused} refused by human decisions")
+
+
+@link_app.command("train")
+def train(
+    sample: Annotated[int, typer.Option(min=1000, help="random pairs for u estimation")]
+    = 200_000,
+) -> None:
+    """Train the model on the stored records without labels (u by random sampling, m by EM,
+    name frequencies) and save <data_dir>/linkage_params.json."""
+    settings = settings_or_exit()
+    from linkage.incremental import train_from_store
+
+    try:
+        with _progress() as progress:
+            params = train_from_store(settings, u_sample_size=sample, progress=_Bar(progress))
+    except ValueError as exc:
+        fail(str(exc))
+    t = params.training
+    console.print(f"trained on {t.get('records')} records, {t.get('candidate_pairs')} candidate "
+                  f"pairs; EM {t.get('em_iterations')} iterations "
+                  f"({'converged' if t.get('em_converged') else 'not converged'}); "
+                  f"saved {settings.data_dir / 'linkage_params.json'}")
+
+
+@link_app.command("records")
+def records(ids: Annotated[list[int], typer.Argument(help="record ids")]) -> None:
+    """Link the given records now (what the worker does after indexing them)."""
+    settings = settings_or_exit()
+    from linkage.incremental import link_records
+
+    outcome = link_records(settings, ids)
+    console.print(f"{outcome.merges} merges, {outcome.reviews_queued} pairs queued for review")
+
+
+def eval_linkage(
+    dataset: Annotated[str, typer.Option(help="febrl3 (deduplication) or febrl4 (two files)")]
+    = "febrl3",
+    no_identifiers: Annotated[bool, typer.Option("--no-identifiers",
+                                                 help="leave soc_sec_id out")] = False,
+    threshold: Annotated[float | None, typer.Option(
+        help="match probability to link at (both systems); default link_auto_threshold")]
+    = None,
+    splink: Annotated[bool, typer.Option(help="also run Splink (DuckDB)")] = True,
+) -> None:
+    """Train (no labels) and link FEBRL with casesearch and with Splink; print pairwise
+    precision/recall/F1, B-cubed F1 and wall time of both. The last line is
+    `f1=<x> splink_f1=<y> seconds=<s> splink_seconds=<t>`."""
+    if dataset not in ("febrl3", "febrl4"):
+        fail("--dataset must be febrl3 or febrl4")
+    settings = settings_or_exit()
+    cut = threshold if threshold is not None else settings.link_auto_threshold
+    from linkage.evaluation import run_casesearch, run_splink
+
+    ids = not no_identifiers
+    with _progress() as progress:
+        ours, policy = run_casesearch(dataset, identifiers=ids, threshold=cut,
+                                      review_threshold=settings.link_review_threshold,
+                                      cluster_cap=settings.link_cluster_cap,
+                                      progress=_Bar(progress))
+    theirs = run_splink(dataset, identifiers=ids, threshold=cut) if splink else None
+    typer.echo(f"dataset={dataset} identifiers={'yes' if ids else 'no'} threshold={cut:g}")
+    for r in (ours, policy, theirs):
+        if r is None:
+            continue
+        m = r.metrics
+        extra = f" review_pairs={r.details['review_pairs']}" if "review_pairs" in r.details \
+            else ""
+        typer.echo(f"{r.system:<18} precision={m.precision:.4f} recall={m.recall:.4f} "
+                   f"f1={m.f1:.4f} bcubed_f1={m.bcubed_f1:.4f} seconds={r.seconds:.1f}{extra}")
+    typer.echo("(casesearch = the model clustered like Splink, for a like-for-like comparison; "
+               "casesearch-policy adds the safety rules, whose flagged pairs wait for review)")
+    typer.echo(f"f1={ours.metrics.f1:.4f} "
+               f"splink_f1={theirs.metrics.f1 if theirs else float('nan'):.4f} "
+               f"seconds={ours.seconds:.1f} "
+               f"splink_seconds={theirs.seconds if theirs else float('nan'):.1f}")

@@ -1,0 +1,259 @@
+"""Linkage in SQL (SQLite and PostgreSQL): merges keep the older id, history, safety rules,
+human decisions surviving re-links, retrains and threshold changes, unlink."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from linkage.decisions import decide_review, unlink_records
+from linkage.incremental import link_full, link_records, train_from_store
+from linkage.model import load_params
+from linkage.store import LinkConfig, LinkConflict, current_persons, identity_as_at
+from linkage.tables import LinkConstraintRow, LinkEventRow, LinkReviewRow
+from schemas.db import engine_for, session_scope, upgrade
+from schemas.ingest.service import ingest_payload
+from schemas.settings import Settings, load_settings
+from schemas.tables import AgencyRow, OutboxRow, PersonRecordRow, PersonRow
+
+NHS = ["9434765919", "4010232137", "9990000018"]
+
+
+class _Down:
+    """An OpenSearch client that is not answering: linkage falls back to SQL candidates."""
+
+    def msearch(self, **_: Any) -> Any:
+        raise ConnectionError("down")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    upgrade(database_url)
+    with session_scope(engine_for(database_url)) as session:
+        for code, kind in (("LA1", "social_care"), ("HEA", "health"), ("POL", "police")):
+            session.add(AgencyRow(code=code, name=code, kind=kind))
+    return load_settings({"CASESEARCH_DATABASE_URL": database_url,
+                          "CASESEARCH_DATA_DIR": str(tmp_path)})
+
+
+def engine(settings: Settings) -> Engine:
+    return engine_for(settings.resolved_database_url)
+
+
+def person(source_id: str, agency: str = "LA1", **kw: Any) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "record_type": "person",
+        "source": {"agency": agency, "source_system": "sys", "source_id": source_id,
+                   "version": 1},
+        "given_names": "Jayden", "family_name": "Okonkwo", "date_of_birth": "2014-06-21",
+        "gender": "male",
+        "addresses": [{"lines": ["14 Harehills Lane"], "postcode": "LS9 7AB"}],
+    }
+    rec.update(kw)
+    return rec
+
+
+def ingest(settings: Settings, *records: dict[str, Any]) -> list[int]:
+    ids = []
+    for r in records:  # one at a time: each record's person is created later than the last
+        report = ingest_payload(engine(settings), [r])
+        assert not report.rejections, report.rejections
+        with session_scope(engine(settings)) as session:
+            ids.append(int(session.scalar(select(PersonRecordRow.id).where(
+                PersonRecordRow.source_id == r["source"]["source_id"],
+                PersonRecordRow.agency_code == r["source"]["agency"])) or 0))
+        time.sleep(0.01)
+    return ids
+
+
+def link(settings: Settings, ids: list[int]) -> Any:
+    return link_records(settings, ids, client=_Down())
+
+
+def persons(settings: Settings, ids: list[int]) -> dict[int, str]:
+    with session_scope(engine(settings)) as session:
+        return current_persons(session, ids)
+
+
+def nhs(value: str) -> list[dict[str, str]]:
+    return [{"type": "nhs_number", "value": value}]
+
+
+def pending(settings: Settings) -> list[LinkReviewRow]:
+    with session_scope(engine(settings)) as session:
+        return list(session.scalars(select(LinkReviewRow)
+                                    .where(LinkReviewRow.status == "pending")))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_merge_keeps_older_person_id_history_and_outbox(settings: Settings) -> None:
+    a, b = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                  person("2", agency="HEA", given_names="Jaden", identifiers=nhs(NHS[0])))
+    before = persons(settings, [a, b])
+    assert before[a] != before[b]
+    moment = dt.datetime.now(dt.UTC)
+    time.sleep(0.02)
+    outcome = link(settings, [b])
+    assert outcome.merges == 1
+    after = persons(settings, [a, b])
+    assert after[a] == after[b] == before[a]  # the older id survives
+    with session_scope(engine(settings)) as session:
+        absorbed = session.get(PersonRow, before[b])
+        assert absorbed is not None and absorbed.merged_into == before[a]
+        event = session.scalars(select(LinkEventRow)).one()
+        assert (event.kind, event.person_id, event.other_person_id) == \
+            ("merge", before[a], before[b])
+        assert event.record_ids == [b] and event.decided_by is None
+        assert identity_as_at(session, b, moment) == before[b]
+        assert identity_as_at(session, b, dt.datetime.now(dt.UTC)) == before[a]
+        assert identity_as_at(session, a, moment) == before[a]
+        outbox = session.scalars(select(OutboxRow).where(OutboxRow.entity_id == b,
+                                                         OutboxRow.processed_at.is_(None)))
+        assert any(o.entity_type == "person_record" for o in outbox)
+
+
+def test_ids_are_stable_across_relinks(settings: Settings) -> None:
+    ids = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                 person("2", agency="HEA", identifiers=nhs(NHS[0])),
+                 person("3", given_names="Zainab", family_name="Begum",
+                        date_of_birth="2012-01-30"))
+    link_full(settings)
+    first = persons(settings, ids)
+    with session_scope(engine(settings)) as session:
+        events = session.scalar(select(func.count()).select_from(LinkEventRow))
+    again = link_full(settings)
+    assert again.merges == 0
+    assert persons(settings, ids) == first
+    with session_scope(engine(settings)) as session:
+        assert session.scalar(select(func.count()).select_from(LinkEventRow)) == events
+
+
+def test_conflicting_nhs_numbers_never_link_automatically(settings: Settings) -> None:
+    a, b = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                  person("2", agency="HEA", identifiers=nhs(NHS[1])))
+    link(settings, [b])
+    p = persons(settings, [a, b])
+    assert p[a] != p[b]
+    queued = pending(settings)
+    assert len(queued) == 1 and "identifier_conflict" in queued[0].flags
+
+
+def test_twins_never_link_automatically(settings: Settings) -> None:
+    a, b = ingest(settings, person("1", given_names="Hassan"),
+                  person("2", given_names="Hussein"))
+    link(settings, [b])
+    p = persons(settings, [a, b])
+    assert p[a] != p[b]
+    flags = [r.flags for r in pending(settings)]
+    assert all("possible_twins" in f for f in flags)
+
+
+def test_cluster_cap_sends_big_joins_to_review(settings: Settings, tmp_path: Path) -> None:
+    capped = load_settings({"CASESEARCH_DATABASE_URL": settings.resolved_database_url,
+                            "CASESEARCH_DATA_DIR": str(tmp_path), "CASESEARCH_LINK_CLUSTER_CAP":
+                            "2"})
+    ids = ingest(capped, *(person(str(i), agency=ag, identifiers=nhs(NHS[0]))
+                           for i, ag in enumerate(("LA1", "HEA", "POL"))))
+    link_full(capped)
+    p = persons(capped, ids)
+    assert len(set(p.values())) == 2
+    assert any("more than 2" in r.queued_reason for r in pending(capped))
+
+
+def test_rejection_survives_relink_retrain_and_threshold_change(settings: Settings,
+                                                               tmp_path: Path) -> None:
+    a, b = ingest(settings, person("1"),
+                  person("2", agency="HEA", date_of_birth="2014-06-12",
+                         addresses=[{"lines": ["1 Oak Road"], "postcode": "LS9 6XY"}]))
+    link(settings, [b])
+    queued = pending(settings)
+    assert len(queued) == 1 and persons(settings, [a])[a] != persons(settings, [b])[b]
+    with session_scope(engine(settings)) as session:
+        review = session.get(LinkReviewRow, queued[0].id)
+        assert review is not None
+        decide_review(session, review, "reject", reason="different children, checked with GP",
+                      decided_by="reviewer-1", config=LinkConfig.from_settings(settings))
+    # a threshold that would now link them automatically, a re-link, a retrain, a re-link
+    loose = load_settings({"CASESEARCH_DATABASE_URL": settings.resolved_database_url,
+                           "CASESEARCH_DATA_DIR": str(tmp_path),
+                           "CASESEARCH_LINK_AUTO_THRESHOLD": "0.5",
+                           "CASESEARCH_LINK_REVIEW_THRESHOLD": "0.4"})
+    link_full(loose)
+    with pytest.raises(ValueError):
+        train_from_store(loose)  # two records: too few, the defaults stay
+    train_from_store(loose, u_sample_size=1000, min_records=2)
+    assert load_params(loose.data_dir).training.get("source") == "em"
+    link_full(loose)
+    link(loose, [a, b])
+    p = persons(loose, [a, b])
+    assert p[a] != p[b]
+    with session_scope(engine(loose)) as session:
+        review = session.get(LinkReviewRow, queued[0].id)
+        assert review is not None and review.status == "rejected"
+        assert review.decided_by == "reviewer-1" and review.decided_at is not None
+
+
+def test_confirmation_merges_and_survives_relink(settings: Settings) -> None:
+    a, b = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                  person("2", agency="HEA", identifiers=nhs(NHS[1])))
+    link(settings, [b])
+    review_id = pending(settings)[0].id
+    with session_scope(engine(settings)) as session:
+        review = session.get(LinkReviewRow, review_id)
+        assert review is not None
+        result = decide_review(session, review, "confirm", reason="same child, NHS number "
+                               "re-issued", decided_by="reviewer-2",
+                               config=LinkConfig.from_settings(settings))
+        assert result.merged
+    link_full(settings)
+    p = persons(settings, [a, b])
+    assert p[a] == p[b]
+    with session_scope(engine(settings)) as session:
+        event = session.scalars(select(LinkEventRow)).one()
+        assert event.source == "review" and event.decided_by == "reviewer-2"
+
+
+def test_transitive_chain_through_cannot_link_is_refused(settings: Settings) -> None:
+    a, c = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                  person("3", agency="POL", identifiers=nhs(NHS[0])))
+    with session_scope(engine(settings)) as session:
+        from linkage.store import add_constraint
+
+        add_constraint(session, a, c, "cannot_link", reason="different children",
+                       decided_by="reviewer-1")
+    (b,) = ingest(settings, person("2", agency="HEA", identifiers=nhs(NHS[0])))
+    link(settings, [b])
+    link_full(settings)
+    p = persons(settings, [a, b, c])
+    assert p[a] != p[c]
+    assert p[b] in (p[a], p[c])
+
+
+def test_unlink_splits_and_stays_split(settings: Settings) -> None:
+    a, b = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                  person("2", agency="HEA", identifiers=nhs(NHS[0])))
+    link(settings, [b])
+    pid = persons(settings, [a])[a]
+    with session_scope(engine(settings)) as session:
+        new_id = unlink_records(session, pid, [b], reason="wrongly merged by a typo",
+                                decided_by="admin-1")
+    p = persons(settings, [a, b])
+    assert p[a] == pid and p[b] == new_id
+    link_full(settings)
+    link(settings, [a, b])
+    assert persons(settings, [a, b]) == p
+    with session_scope(engine(settings)) as session:
+        kinds = [e.kind for e in session.scalars(select(LinkEventRow).order_by(LinkEventRow.id))]
+        assert kinds == ["merge", "split"]
+        constraint = session.scalars(select(LinkConstraintRow)).one()
+        assert constraint.kind == "cannot_link" and constraint.decided_by == "admin-1"
+        with pytest.raises(LinkConflict):
+            unlink_records(session, pid, [a], reason="the last record of a person",
+                           decided_by="admin-1")

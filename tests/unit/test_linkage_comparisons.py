@@ -1,0 +1,343 @@
+"""Each comparison level, the features builders, scoring and grades."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from analyzers.dates import PartialDate
+from linkage import (
+    COMPARISONS,
+    ModelParams,
+    compare,
+    default_params,
+    features_from_query,
+    features_from_source,
+    grade_for,
+)
+from linkage.comparisons import COMPARISON_BY_FIELD
+from linkage.features import RecordFeatures
+
+NHS_A = "9434765919"
+NHS_B = "4010232137"
+
+
+def doc(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"record_id": "1", "person_id": "p1", "agency": "LA1",
+                            "sensitivity": "normal"}
+    base.update(kw)
+    return base
+
+
+def f(**kw: Any) -> RecordFeatures:
+    return features_from_source(doc(**kw))
+
+
+def level(field: str, a: RecordFeatures, b: RecordFeatures) -> tuple[str, str]:
+    c = COMPARISON_BY_FIELD[field]
+    i, reason = c.level_for(a, b)
+    # Symmetry: the level never depends on argument order.
+    assert c.level_for(b, a)[0] == i
+    return c.levels[i].label, reason
+
+
+# --- features ----------------------------------------------------------------------------------
+
+
+def test_features_from_source_reads_the_document_contract() -> None:
+    x = f(given_names="Anna-Maria", family_name="Smith-Jones", dob="2015-04-01",
+          dob_precision="month", dob_estimated=True, gender="female",
+          names=[{"type": "former", "given_names": None, "family_name": "Brown"},
+                 {"type": "alias", "given_names": "Annie", "family_name": None}],
+          postcodes=["ls97ab"], address_text="12 High St, Leeds", uprns=["100023"],
+          identifiers=[{"type": "nhs_number", "value": NHS_A, "valid": True},
+                       {"type": "upn", "value": "X123", "valid": False}])
+    assert x.given == "anna maria" and x.family == "smith jones"
+    assert "anna" in x.given_tokens and "jones" in x.family_tokens
+    assert x.all_family == ("smith jones", "brown") and "annie" in x.all_given
+    assert x.dob == PartialDate(2015, 4, None, "month") and x.dob_estimated
+    assert x.postcodes == ("LS9 7AB",) and x.postcode_sectors == ("LS9 7",)
+    assert x.postcode_outwards == ("LS9",)
+    assert x.address_text == "12 high street leeds"
+    assert x.identifiers == (("nhs_number", NHS_A),)
+    assert x.invalid_identifiers == (("upn", "X123"),)
+    assert x.given_keys and x.family_keys and x.uprns == frozenset({"100023"})
+
+
+def test_placeholder_given_name_is_not_a_name() -> None:
+    x = f(given_names="Baby of Smith", family_name="Smith")
+    assert x.given is None and x.given_placeholder
+    t = f(given_names="Twin 2", family_name="Smith")
+    assert t.multiple_birth and t.birth_order == 2
+
+
+def test_features_from_query_partial() -> None:
+    q = features_from_query("Jon", None, None, "LS9 7", ("nhs_number", "943 476 5919"))
+    assert q.given == "jon" and q.family is None and q.dob is None
+    assert q.postcodes == () and q.postcode_sectors == ("LS9 7",)
+    assert q.identifiers == (("nhs_number", NHS_A),)
+    bad = features_from_query(None, "Smith", None, None, ("nhs_number", "1234567890"))
+    assert bad.identifiers == () and bad.invalid_identifiers
+
+
+def test_missing_fields_contribute_nothing() -> None:
+    q = features_from_query(None, "Smith", None, None, None)
+    score = compare(q, f(given_names="John", family_name="Smith", dob="2015-04-03"))
+    weights = {fc.field: fc.weight for fc in score.fields}
+    assert weights["given_name"] == 0 and weights["date_of_birth"] == 0
+    assert weights["family_name"] > 0
+
+
+# --- given name ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected", "reason_part"),
+    [
+        ("John", "john", "exact", "the same"),
+        ("Robert", "Bob", "variant", "nickname of Robert"),
+        ("Mohammed", "Muhammad", "variant", "spellings"),
+        ("Anna Maria", "Maria", "token", "one given name"),
+        ("Jessicca", "Jessica", "jw_high", "almost"),
+        ("Jonathon", "Jonathan", "variant", "Jonathan"),
+        ("Kristina", "Khristeena", "phonetic", "sounds"),
+        ("R", "Robert", "initial", "initial R"),
+        ("Sarah", "Samantha", "jw_mid", "similar"),
+        ("Peter", "Zoe", "different", "differ"),
+    ],
+)
+def test_given_levels(a: str, b: str, expected: str, reason_part: str) -> None:
+    label, reason = level("given_name", f(given_names=a), f(given_names=b))
+    assert label == expected, reason
+    assert reason_part in reason
+
+
+def test_given_alias_level() -> None:
+    a = f(given_names="Kayden", names=[{"type": "alias", "given_names": "Tyrone"}])
+    label, reason = level("given_name", a, f(given_names="Tyrone"))
+    assert label == "alias" and "alias" in reason
+
+
+def test_given_null_level() -> None:
+    assert level("given_name", f(given_names="Baby"), f(given_names="Jo"))[0] == "null"
+    assert level("given_name", f(), f(given_names="Jo"))[0] == "null"
+
+
+# --- family name -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected", "reason_part"),
+    [
+        ("O'Brien", "OBrien", "exact", "the same"),
+        ("Smith-Jones", "Jones", "part", "double-barrelled"),
+        ("Wilkinson", "Wilkinsen", "jw_high", "almost"),
+        ("Smyth", "Smith", "phonetic", "sounds the same: Smyth / Smith"),
+        ("Dalton", "Dawson", "jw_mid", "similar"),
+        ("Patel", "Walker", "different", "differ"),
+    ],
+)
+def test_family_levels(a: str, b: str, expected: str, reason_part: str) -> None:
+    label, reason = level("family_name", f(family_name=a), f(family_name=b))
+    assert label == expected, reason
+    assert reason_part in reason
+
+
+def test_family_former_name_level() -> None:
+    a = f(family_name="Green", names=[{"type": "former", "family_name": "Brown"}])
+    label, reason = level("family_name", a, f(family_name="Brown"))
+    assert label == "alias" and "former" in reason
+    assert level("family_name", f(), a)[0] == "null"
+
+
+# --- date of birth ---------------------------------------------------------------------------
+
+
+def dob(value: str, precision: str = "day", **kw: Any) -> RecordFeatures:
+    return f(dob=value, dob_precision=precision, **kw)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (dob("2015-04-03"), dob("2015-04-03"), "exact"),
+        (dob("2015-01-01"), dob("2015-01-01"), "exact_placeholder"),
+        (dob("2015-04-03"), dob("2015-03-04"), "swapped"),
+        (dob("2015-04-03"), dob("2015-04-08"), "one_digit_off"),
+        (dob("2015-04-03"), dob("2015-04-27"), "same_year_month"),
+        (dob("2015-04-03"), dob("2015-01-01", "month"), "same_year"),
+        (dob("2015-04-03", dob_estimated=True), dob("2014-10-20"), "estimated_range"),
+        (dob("2015-04-03"), dob("2014-10-20"), "different"),
+        (dob("2015-04-03"), f(), "null"),
+    ],
+)
+def test_dob_levels(a: RecordFeatures, b: RecordFeatures, expected: str) -> None:
+    assert level("date_of_birth", a, b)[0] == expected
+
+
+def test_dob_swapped_reason() -> None:
+    _, reason = level("date_of_birth", dob("2015-04-03"), dob("2015-03-04"))
+    assert reason.startswith("date of birth has day and month swapped")
+
+
+# --- gender, postcode, address, UPRN ---------------------------------------------------------
+
+
+def test_gender_levels() -> None:
+    assert level("gender", f(gender="male"), f(gender="male"))[0] == "same"
+    assert level("gender", f(gender="male"), f(gender="female"))[0] == "different"
+    assert level("gender", f(gender="not_recorded"), f(gender="female"))[0] == "null"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("LS9 7AB", "ls97ab", "full"),
+        ("LS9 7AB", "LS9 7XY", "sector"),
+        ("LS9 7AB", "LS9 6XY", "outward"),
+        ("LS9 7AB", "M1 1AE", "different"),
+    ],
+)
+def test_postcode_levels(a: str, b: str, expected: str) -> None:
+    assert level("postcode", f(postcodes=[a]), f(postcodes=[b]))[0] == expected
+
+
+def test_postcode_any_address_counts_and_null() -> None:
+    a = f(postcodes=["M1 1AE", "LS9 7AB"])
+    assert level("postcode", a, f(postcodes=["LS9 7AB"]))[0] == "full"
+    assert level("postcode", a, f())[0] == "null"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("12 High Street, Leeds", "12 high st leeds", "exact"),
+        ("12 High Street, Leeds", "12 High Street", "high"),
+        ("12 High Street, Leeds", "14 High Road, Leeds", "mid"),
+        ("12 High Street, Leeds", "Flat 3 Rosebank Court, York", "different"),
+    ],
+)
+def test_address_levels(a: str, b: str, expected: str) -> None:
+    assert level("address", f(address_text=a), f(address_text=b))[0] == expected
+
+
+def test_uprn_levels() -> None:
+    assert level("uprn", f(uprns=["1"]), f(uprns=["1", "2"]))[0] == "same"
+    assert level("uprn", f(uprns=["1"]), f(uprns=["3"]))[0] == "different"
+    assert level("uprn", f(uprns=["1"]), f())[0] == "null"
+
+
+# --- identifiers -----------------------------------------------------------------------------
+
+
+def ids(*items: tuple[str, str, bool], agency: str = "LA1") -> RecordFeatures:
+    return f(agency=agency, identifiers=[{"type": t, "value": v, "valid": ok}
+                                         for t, v, ok in items])
+
+
+def test_identifier_levels() -> None:
+    a = ids(("nhs_number", NHS_A, True))
+    assert level("identifiers", a, ids(("nhs_number", NHS_A, True)))[0] == "shared_valid"
+    assert level("identifiers", a, ids(("nhs_number", NHS_B, True)))[0] == "conflict"
+    assert level("identifiers", a, f())[0] == "null"
+    up = ids(("upn", "A123456789012", True))
+    assert level("identifiers", up, ids(("upn", "A123456789013", True)))[0] == "one_edit"
+    assert level("identifiers", up, ids(("upn", "B999999999999", True)))[0] == "different"
+    bad = ids(("nhs_number", "1234567890", False))
+    assert level("identifiers", bad, ids(("nhs_number", "1234567890", False)))[0] == \
+        "shared_invalid"
+
+
+def test_local_identifiers_only_compare_within_an_agency() -> None:
+    a = ids(("local_child_id", "C1", True), agency="LA1")
+    assert level("identifiers", a, ids(("local_child_id", "C1", True), agency="POL"))[0] == \
+        "null"
+    assert level("identifiers", a, ids(("local_child_id", "C1", True), agency="LA1"))[0] == \
+        "shared_valid"
+
+
+def test_shared_invalid_identifier_is_never_strong() -> None:
+    p = default_params()
+    p.m["identifiers"]["shared_invalid"] = 0.9
+    p.u["identifiers"]["shared_invalid"] = 1e-6
+    bad = ids(("nhs_number", "1234567890", False))
+    score = compare(bad, ids(("nhs_number", "1234567890", False)), p)
+    w = {fc.field: fc.weight for fc in score.fields}["identifiers"]
+    assert 0 < w <= 2.0
+
+
+def test_conflicting_nhs_numbers_are_strong_evidence_against() -> None:
+    p = default_params()
+    p.m["identifiers"]["conflict"] = 0.5  # even a badly trained model
+    p.u["identifiers"]["conflict"] = 0.5
+    base = dict(given_names="Amy", family_name="Smith", dob="2015-04-03", dob_precision="day",
+                postcodes=["LS9 7AB"])
+    a = f(**base, identifiers=[{"type": "nhs_number", "value": NHS_A, "valid": True}])
+    b = f(**base, identifiers=[{"type": "nhs_number", "value": NHS_B, "valid": True}])
+    score = compare(a, b, p)
+    w = {fc.field: fc.weight for fc in score.fields}["identifiers"]
+    assert w <= -10
+    assert "identifier_conflict" in score.flags
+    assert score.grade in ("possible", "certainly_not")
+
+
+# --- scores and grades -------------------------------------------------------------------------
+
+
+def test_compare_strong_match_is_certain_with_reasons() -> None:
+    a = f(given_names="Robert", family_name="Smyth", dob="2015-04-03", dob_precision="day",
+          gender="male", postcodes=["LS9 7AB"])
+    b = f(given_names="Bob", family_name="Smith", dob="2015-03-04", dob_precision="day",
+          gender="male", postcodes=["LS9 7AB"],
+          identifiers=[{"type": "nhs_number", "value": NHS_A, "valid": True}])
+    a2 = features_from_source({**doc(given_names="Robert", family_name="Smyth",
+                                     dob="2015-04-03", dob_precision="day"),
+                               "identifiers": [{"type": "nhs_number", "value": NHS_A,
+                                                "valid": True}]})
+    s = compare(a, b)
+    reasons = " | ".join(fc.reason for fc in s.fields)
+    assert "known as Bob (nickname of Robert)" in reasons
+    assert "surname sounds the same: Smyth / Smith" in reasons
+    assert "date of birth has day and month swapped" in reasons
+    assert 0 < s.match_probability < 1
+    assert compare(a2, b).grade == "certain"
+
+
+def test_compare_unrelated_is_certainly_not() -> None:
+    a = f(given_names="Robert", family_name="Smyth", dob="2015-04-03", dob_precision="day")
+    b = f(given_names="Zainab", family_name="Okafor", dob="2009-11-21", dob_precision="day")
+    s = compare(a, b)
+    assert s.grade == "certainly_not" and s.match_probability < 0.01
+
+
+def test_grade_thresholds_and_caps() -> None:
+    assert grade_for(0.995) == "certain"
+    assert grade_for(0.9) == "probable"
+    assert grade_for(0.5) == "possible"
+    assert grade_for(0.01) == "certainly_not"
+    assert grade_for(0.999, ["identifier_conflict"]) == "possible"
+    assert grade_for(0.999, ["possible_twins"]) == "possible"
+
+
+def test_term_frequency_makes_common_names_weaker() -> None:
+    p = default_params()
+    p.tf["family_name"] = {"smith": 0.02, "okafor": 0.0001}
+    common = compare(f(family_name="Smith"), f(family_name="Smith"), p)
+    rare = compare(f(family_name="Okafor"), f(family_name="Okafor"), p)
+    assert rare.match_weight > common.match_weight
+
+
+def test_params_round_trip(tmp_path: Any) -> None:
+    p = default_params()
+    p.tf["given_name"] = {"john": 0.01}
+    p.save(tmp_path / "linkage_params.json")
+    q = ModelParams.load(tmp_path / "linkage_params.json")
+    assert q.to_json() == p.to_json()
+
+
+def test_every_comparison_starts_with_null_and_ends_with_catch_all() -> None:
+    empty = RecordFeatures()
+    for c in COMPARISONS:
+        assert c.levels[0].is_null
+        assert c.level_for(empty, empty)[0] == 0
