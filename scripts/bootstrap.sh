@@ -31,3 +31,16 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
   touch "$stamp"
 fi
+
+# Web pages (issue #7): GOV.UK Frontend from npm, pinned by package-lock.json; its built CSS, JS,
+# fonts and images are copied into search_api/web/static/govuk (gitignored) and served from
+# there. Nothing is fetched at run time. Quick when node_modules and the copy are current.
+if command -v npm >/dev/null && command -v node >/dev/null; then
+  if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  node search_api/web/build-assets.mjs >/dev/null
+elif [[ ! -f search_api/web/static/govuk/govuk-frontend.min.css ]]; then
+  echo "warning: Node.js and npm are missing, so the web pages will be unstyled: install them" \
+       "(e.g. apt-get install nodejs npm) and run scripts/bootstrap.sh again" >&2
+fi

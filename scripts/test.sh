@@ -9,6 +9,12 @@ scripts/bootstrap.sh dev
 # shellcheck disable=SC1091
 source .venv/bin/activate
 
+# Debian's Chromium for the browser tests (tests/browser: Playwright drives it; Playwright's
+# own browser download is not used).
+if [[ ! -x /usr/bin/chromium && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # PostgreSQL and Redis from Debian packages, on loopback.
 scripts/services.sh start
 eval "$(scripts/services.sh env)"

@@ -18,6 +18,8 @@ EXPECTED_OPEN = {
     "GET /healthz", "GET /readyz", "POST /dev-issuer/token",
     "GET /dev-issuer/.well-known/jwks.json", "GET /.well-known/openid-configuration",
     "GET /dev-issuer/.well-known/openid-configuration",
+    # Web pages: the entry redirect and the sign-in form hold no case data.
+    "GET /", "GET /sign-in", "POST /sign-in",
 }
 
 
