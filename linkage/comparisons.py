@@ -288,7 +288,8 @@ GIVEN = Comparison(
         ComparisonLevel("initial", "an initial that fits", _given_initial, 0.005, 0.01),
         ComparisonLevel("jw_mid", "similar spelling", _given_jw(JW_MID, "similar"), 0.01, 0.03),
         _else("different", "different given names",
-              lambda a, b: f"given names differ: {_t(a.given)} / {_t(b.given)}", 0.015, 0.933),
+              lambda a, b: f"given names differ: {_t(a.given)} / {_t(b.given)}", 0.015, 0.933,
+              max_weight=-3.0),
     ),
 )
 
@@ -440,7 +441,8 @@ DOB = Comparison(
                                 "{a} / {b}", estimated=True),
                         0.01, 0.05),
         _else("different", "different dates of birth",
-              lambda a, b: f"dates of birth differ: {a.dob} / {b.dob}", 0.02, 0.8835),
+              lambda a, b: f"dates of birth differ: {a.dob} / {b.dob}", 0.02, 0.8835,
+              max_weight=-4.0),
     ),
 )
 
@@ -471,7 +473,8 @@ GENDER = Comparison(
                         is_null=True),
         ComparisonLevel("same", "same gender", _gender_same, 0.97, 0.5),
         _else("different", "different gender",
-              lambda a, b: f"different gender: {a.gender} / {b.gender}", 0.03, 0.5),
+              lambda a, b: f"different gender: {a.gender} / {b.gender}", 0.03, 0.5,
+              max_weight=-2.0),
     ),
 )
 
@@ -496,24 +499,6 @@ def _postcode_typo(a: RecordFeatures, b: RecordFeatures) -> str | None:
         if OSA.distance(x, y) == 1:
             return f"postcodes differ by one character: {x} / {y}"
     return None
-
-
-POSTCODE = Comparison(
-    "postcode",
-    "postcode (any current or previous address)",
-    (
-        _null("postcode", "postcode_outwards"),
-        ComparisonLevel("full", "same postcode", _shared("postcodes", "same postcode: {}"),
-                        0.6, 0.001),
-        ComparisonLevel("typo", "postcodes one character or one transposition apart",
-                        _postcode_typo, 0.05, 0.002),
-        ComparisonLevel("sector", "same postcode sector (a few thousand addresses)",
-                        _shared("postcode_sectors", "same postcode sector: {}"), 0.1, 0.01),
-        ComparisonLevel("outward", "same postcode district",
-                        _shared("postcode_outwards", "same postcode district: {}"), 0.1, 0.05),
-        _else("different", "different postcodes", lambda a, b: "postcodes differ", 0.2, 0.939),
-    ),
-)
 
 
 @lru_cache(maxsize=131072)
@@ -541,35 +526,6 @@ def _soft_overlap(a: str, b: str) -> float:
     return 200.0 * matched / (len(ta) + len(tb))
 
 
-def _address(threshold: float, text: str, exact: bool = False) -> LevelTest:
-    def test(a: RecordFeatures, b: RecordFeatures) -> str | None:
-        assert a.address_text is not None and b.address_text is not None
-        if exact:
-            return text if a.address_text == b.address_text else None
-        score = address_similarity(a.address_text, b.address_text)
-        return text.format(score=round(score)) if score >= threshold else None
-
-    return test
-
-
-ADDRESS = Comparison(
-    "address",
-    "address lines",
-    (
-        _null("address", "address_text"),
-        ComparisonLevel("exact", "same address", _address(100, "same address", exact=True),
-                        0.5, 0.001),
-        ComparisonLevel("high", "almost the same address",
-                        _address(ADDRESS_HIGH, "addresses almost the same ({score}%)"),
-                        0.15, 0.005),
-        ComparisonLevel("mid", "similar address",
-                        _address(ADDRESS_MID, "addresses similar ({score}%)"), 0.1, 0.05),
-        ComparisonLevel("low", "partly similar address",
-                        _address(ADDRESS_LOW, "addresses partly similar ({score}%)"), 0.05, 0.1),
-        _else("different", "different addresses", lambda a, b: "addresses differ", 0.25, 0.944),
-    ),
-)
-
 def _street_same(a: RecordFeatures, b: RecordFeatures) -> str | None:
     common = set(a.streets) & set(b.streets)
     return f"same street address: {sorted(common)[0].title()}" if common else None
@@ -592,32 +548,69 @@ def _street_similar(threshold: float, text: str, same_number: bool) -> LevelTest
     return test
 
 
-STREET = Comparison(
-    "street",
-    "house number and street (first address line)",
-    (
-        _null("street address", "streets"),
-        ComparisonLevel("exact", "same house number and street", _street_same, 0.5, 0.0005),
-        ComparisonLevel("typo", "same house number, street spelt almost the same",
-                        _street_similar(JW_HIGH, "street address spelt almost the same: "
-                                        "{} / {}", True), 0.2, 0.0005),
-        ComparisonLevel("similar", "similar house number and street",
-                        _street_similar(JW_MID, "street address similar: {} / {}", False),
-                        0.1, 0.01),
-        _else("different", "different street addresses",
-              lambda a, b: "street addresses differ", 0.2, 0.989),
-    ),
-)
+def _location_null(a: RecordFeatures, b: RecordFeatures) -> str | None:
+    def has(f: RecordFeatures) -> bool:
+        return bool(f.uprns or f.postcode_outwards or f.address_text or f.streets)
 
-UPRN = Comparison(
-    "uprn",
-    "unique property reference number",
+    return None if has(a) and has(b) else "address missing on one side"
+
+
+def _address_text(threshold: float, text: str, exact: bool = False) -> LevelTest:
+    def test(a: RecordFeatures, b: RecordFeatures) -> str | None:
+        if not a.address_text or not b.address_text:
+            return None
+        if exact:
+            return text if a.address_text == b.address_text else None
+        score = address_similarity(a.address_text, b.address_text)
+        return text.format(score=round(score)) if score >= threshold else None
+
+    return test
+
+
+def _first_of(*tests: LevelTest) -> LevelTest:
+    def test(a: RecordFeatures, b: RecordFeatures) -> str | None:
+        for t in tests:
+            reason = t(a, b)
+            if reason is not None:
+                return reason
+        return None
+
+    return test
+
+
+# One comparison for everything about where a person lives. UPRN, street, address lines and
+# postcode are not independent evidence: counted separately, one shared home added some 40
+# bits and merged parents with their children. Fellegi-Sunter needs one level per field.
+LOCATION = Comparison(
+    "address",
+    "home address: property reference, address lines and postcode, as one piece of evidence",
     (
-        _null("UPRN", "uprns"),
-        ComparisonLevel("same", "same property (UPRN)",
-                        _shared("uprns", "same property reference (UPRN {})"), 0.9, 0.0002),
-        _else("different", "different properties", lambda a, b: "different property "
-              "references (UPRN)", 0.1, 0.9998),
+        ComparisonLevel("null", "address missing on one side", _location_null, 1.0, 1.0,
+                        is_null=True),
+        ComparisonLevel("same_property", "same property (UPRN)",
+                        _shared("uprns", "same property reference (UPRN {})"), 0.35, 0.0005,
+                        max_weight=13.0),
+        ComparisonLevel("same_address", "same address",
+                        _first_of(_street_same,
+                                  _address_text(100, "same address", exact=True)),
+                        0.3, 0.0008, max_weight=13.0),
+        ComparisonLevel("almost_same_address", "address spelt almost the same",
+                        _first_of(_street_similar(JW_HIGH, "street address spelt almost the "
+                                                  "same: {} / {}", True),
+                                  _address_text(ADDRESS_HIGH,
+                                                "addresses almost the same ({score}%)")),
+                        0.1, 0.001, max_weight=12.0),
+        ComparisonLevel("same_postcode", "same postcode",
+                        _shared("postcodes", "same postcode: {}"), 0.08, 0.002),
+        ComparisonLevel("postcode_typo", "postcodes one character apart", _postcode_typo,
+                        0.02, 0.002),
+        ComparisonLevel("similar_address", "similar address",
+                        _address_text(ADDRESS_MID, "addresses similar ({score}%)"), 0.03, 0.02),
+        ComparisonLevel("sector", "same postcode sector (a few thousand addresses)",
+                        _shared("postcode_sectors", "same postcode sector: {}"), 0.05, 0.01),
+        ComparisonLevel("outward", "same postcode district",
+                        _shared("postcode_outwards", "same postcode district: {}"), 0.05, 0.05),
+        _else("different", "different addresses", lambda a, b: "addresses differ", 0.32, 0.914),
     ),
 )
 
@@ -734,6 +727,6 @@ IDENTIFIERS = Comparison(
 )
 
 COMPARISONS: tuple[Comparison, ...] = (
-    GIVEN, FAMILY, DOB, GENDER, POSTCODE, ADDRESS, STREET, UPRN, IDENTIFIERS,
+    GIVEN, FAMILY, DOB, GENDER, LOCATION, IDENTIFIERS,
 )
 COMPARISON_BY_FIELD = {c.field: c for c in COMPARISONS}

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from linkage.comparisons import COMPARISONS, Comparison
 from linkage.features import RecordFeatures
-from linkage.safety import FLAG_IDENTIFIER_CONFLICT, FLAG_TWINS, pair_flags
+from linkage.safety import pair_flags
 
 __all__ = [
     "DEFAULT_LAMBDA",
@@ -206,8 +206,8 @@ def probability(weight: float) -> float:
 
 
 def grade_for(p: float, flags: Sequence[str] = ()) -> Grade:
-    """Map a probability to a FHIR-style grade. A pair with conflicting valid identifiers, or
-    that may be twins, is never better than "possible": a person must look."""
+    """Map a probability to a FHIR-style grade. A flagged pair (conflicting identifiers,
+    possible twins, conflicting dates of birth or gender) is never better than "possible"."""
     grade: Grade
     if p >= GRADE_THRESHOLDS["certain"]:
         grade = "certain"
@@ -217,9 +217,8 @@ def grade_for(p: float, flags: Sequence[str] = ()) -> Grade:
         grade = "possible"
     else:
         grade = "certainly_not"
-    if (FLAG_IDENTIFIER_CONFLICT in flags or FLAG_TWINS in flags) \
-            and grade in ("certain", "probable"):
-        grade = "possible"
+    if flags and grade in ("certain", "probable"):
+        grade = "possible"  # any safety flag (see linkage.safety) means a person must look
     return grade
 
 

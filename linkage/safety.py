@@ -10,11 +10,18 @@ from analyzers.dates import dob_relation
 from linkage.comparisons import ADDRESS_HIGH, GIVEN, address_similarity
 from linkage.features import STRONG_IDENTIFIER_TYPES, RecordFeatures
 
-__all__ = ["FLAG_IDENTIFIER_CONFLICT", "FLAG_TWINS", "identifier_conflict", "pair_flags",
-           "possible_twins"]
+__all__ = ["FLAG_DOB_CONFLICT", "FLAG_GENDER_CONFLICT", "FLAG_IDENTIFIER_CONFLICT",
+           "FLAG_PLACEHOLDER_NAME",
+           "FLAG_TWINS", "dob_conflict", "gender_conflict", "identifier_conflict",
+           "pair_flags", "possible_twins"]
 
 FLAG_IDENTIFIER_CONFLICT = "identifier_conflict"
 FLAG_TWINS = "possible_twins"
+FLAG_DOB_CONFLICT = "dob_conflict"
+FLAG_GENDER_CONFLICT = "gender_conflict"
+FLAG_PLACEHOLDER_NAME = "placeholder_name"
+# dob relations that a typing or recording error explains; anything else is a conflict.
+_DOB_EXPLAINED = frozenset({"exact", "swapped", "one_digit_off", "unknown"})
 _DIFFERENT_GIVEN = frozenset({"different", "jw_mid", "initial", "phonetic"})
 
 
@@ -64,10 +71,45 @@ def possible_twins(a: RecordFeatures, b: RecordFeatures) -> bool:
     return GIVEN.levels[index].label in _DIFFERENT_GIVEN
 
 
+def dob_conflict(a: RecordFeatures, b: RecordFeatures) -> bool:
+    """Two full, firm dates of birth that no typing error explains (a parent and a child at
+    one address, say). Estimated or placeholder dates are weak and never conflict."""
+    if a.dob is None or b.dob is None or a.dob.precision != "day" or b.dob.precision != "day":
+        return False
+    if a.dob_estimated or b.dob_estimated or a.dob_placeholder or b.dob_placeholder:
+        return False
+    if _transposed(a.dob, b.dob):
+        return False
+    return dob_relation(a.dob, b.dob) not in _DOB_EXPLAINED
+
+
+def _transposed(x: object, y: object) -> bool:
+    sx, sy = str(x).replace("-", ""), str(y).replace("-", "")
+    if len(sx) != len(sy):
+        return False
+    diff = [i for i, (p, q) in enumerate(zip(sx, sy, strict=True)) if p != q]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and sx[diff[0]] == sy[diff[1]] \
+        and sx[diff[1]] == sy[diff[0]]
+
+
+def gender_conflict(a: RecordFeatures, b: RecordFeatures) -> bool:
+    return {a.gender, b.gender} == {"female", "male"}
+
+
 def pair_flags(a: RecordFeatures, b: RecordFeatures) -> tuple[str, ...]:
+    """Every flag sends the pair to a person instead of linking it automatically."""
     flags: list[str] = []
     if identifier_conflict(a, b):
         flags.append(FLAG_IDENTIFIER_CONFLICT)
     if possible_twins(a, b):
         flags.append(FLAG_TWINS)
+    if dob_conflict(a, b):
+        flags.append(FLAG_DOB_CONFLICT)
+    if gender_conflict(a, b):
+        flags.append(FLAG_GENDER_CONFLICT)
+    if a.given_placeholder or b.given_placeholder:
+        # "Baby of Knight" / "Unborn" is recorded against the mother: surname, address and
+        # even the mother's identifiers agree, so only a person can tell the baby's record
+        # from the mother's, or link the unborn record to the child once named.
+        flags.append(FLAG_PLACEHOLDER_NAME)
     return tuple(flags)

@@ -193,28 +193,29 @@ def test_gender_levels() -> None:
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
-        ("LS9 7AB", "ls97ab", "full"),
+        ("LS9 7AB", "ls97ab", "same_postcode"),
         ("LS9 7AB", "LS9 7XY", "sector"),
         ("LS9 7AB", "LS9 6XY", "outward"),
         ("LS9 7AB", "M1 1AE", "different"),
     ],
 )
-def test_postcode_levels(a: str, b: str, expected: str) -> None:
-    assert level("postcode", f(postcodes=[a]), f(postcodes=[b]))[0] == expected
+def test_postcode_levels_of_the_address_comparison(a: str, b: str, expected: str) -> None:
+    assert level("address", f(postcodes=[a]), f(postcodes=[b]))[0] == expected
 
 
 def test_postcode_any_address_counts_and_null() -> None:
     a = f(postcodes=["M1 1AE", "LS9 7AB"])
-    assert level("postcode", a, f(postcodes=["LS9 7AB"]))[0] == "full"
-    assert level("postcode", a, f())[0] == "null"
+    assert level("address", a, f(postcodes=["LS9 7AB"]))[0] == "same_postcode"
+    assert level("address", a, f())[0] == "null"
 
 
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
-        ("12 High Street, Leeds", "12 high st leeds", "exact"),
-        ("12 High Street, Leeds", "12 High Street", "high"),
-        ("12 High Street, Leeds", "14 High Road, Leeds", "mid"),
+        ("12 High Street, Leeds", "12 high st leeds", "same_address"),
+        ("12 High Street, Leeds", "12 High Street", "same_address"),  # same first line
+        ("12 High Street, Leeds", "12 Hihg Street, Leeds", "almost_same_address"),
+        ("12 High Street, Leeds", "14 High Road, Leeds", "similar_address"),
         ("12 High Street, Leeds", "Flat 3 Rosebank Court, York", "different"),
     ],
 )
@@ -222,10 +223,24 @@ def test_address_levels(a: str, b: str, expected: str) -> None:
     assert level("address", f(address_text=a), f(address_text=b))[0] == expected
 
 
-def test_uprn_levels() -> None:
-    assert level("uprn", f(uprns=["1"]), f(uprns=["1", "2"]))[0] == "same"
-    assert level("uprn", f(uprns=["1"]), f(uprns=["3"]))[0] == "different"
-    assert level("uprn", f(uprns=["1"]), f())[0] == "null"
+def test_uprn_is_the_strongest_address_level() -> None:
+    assert level("address", f(uprns=["1"]), f(uprns=["1", "2"]))[0] == "same_property"
+    assert level("address", f(uprns=["1"]), f(uprns=["3"]))[0] == "different"
+    assert level("address", f(uprns=["1"]), f())[0] == "null"
+
+
+def test_one_shared_home_counts_once() -> None:
+    """Parents and children share a home: the address must be one piece of evidence, not
+    four (UPRN, street, lines, postcode), or a shared home outweighs every difference."""
+    home = {"postcodes": ["WF14 1YL"], "address_text": "165 Day Grove, Mirfield",
+            "uprns": ["10303944909"]}
+    mother = f(given="Judith", family="Clarke", dob="1987-04-10", gender="female", **home)
+    son = f(given="Dylan", family="Clarke", dob="2011-02-02", gender="male", **home)
+    score = compare(mother, son)
+    address_weights = [c.weight for c in score.fields if c.field == "address"]
+    assert len(address_weights) == 1 and address_weights[0] <= 10.0
+    assert score.match_probability < 0.2
+    assert score.grade in ("possible", "certainly_not")
 
 
 # --- identifiers -----------------------------------------------------------------------------

@@ -43,9 +43,12 @@ def test_em_converges_and_moves_parameters(trained: tuple[ModelParams, object]) 
                 for f in params.m for lv in params.m[f])
     assert moved >= 5
     # Exact agreement is far likelier among matches than among random pairs.
-    for field in ("given_name", "family_name", "date_of_birth", "postcode"):
-        assert params.m[field]["exact" if field != "postcode" else "full"] > 0.5
-        assert params.u[field]["exact" if field != "postcode" else "full"] < 0.05
+    for field in ("given_name", "family_name", "date_of_birth"):
+        assert params.m[field]["exact"] > 0.5
+        assert params.u[field]["exact"] < 0.05
+    # Addresses: random pairs almost never share one; matches mostly do.
+    assert params.u["address"]["different"] > 0.5 > params.m["address"]["different"]
+    assert params.m["address"]["same_address"] > params.u["address"]["same_address"] * 50
     assert 0 < params.lambda_ < 0.01
     assert params.tf["family_name"] and params.tf["given_name"]
 
@@ -61,7 +64,10 @@ def test_trained_model_links_febrl_with_high_f1(febrl: tuple[list, list],  # typ
                          review_threshold=0.99, cluster_cap=10**6)
     assign = {records[i].record_id: c for i, c in plan.cluster_of().items()}
     m = metrics([r.record_id for r in records], assign, links)
-    assert m.precision > 0.99 and m.recall > 0.95 and m.f1 > 0.97
+    # Recall stops short of 1 by design: FEBRL duplicates that replace both names and keep
+    # only the date of birth and address look, in social-care data, like a sibling or twin at
+    # the same home, and the address is one piece of evidence (see linkage.comparisons).
+    assert m.precision > 0.99 and m.recall > 0.94 and m.f1 > 0.97
 
 
 def test_score_matrix_equals_compare(febrl: tuple[list, list],  # type: ignore[type-arg]
