@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
+
+import linkage.tables  # noqa: F401  (link events, reviews, constraints: migration 0003)
+import search_api.access.tables  # noqa: F401  (audit, api keys: migration 0002)
 from schemas.db import make_engine
 from schemas.tables import Base
 

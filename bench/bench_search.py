@@ -1,0 +1,172 @@
+"""Search latency through the API (HTTP, auth, re-scoring, grouping, audit) against the raw
+OpenSearch time of the same retrieval query, in the same run.
+
+    python bench/bench_search.py --keep DIR [--queries 300] [--opensearch-url URL]
+
+``DIR`` is a directory prepared by ``bench_indexing.py --keep DIR`` (its SQLite store and
+index prefix are read from ``DIR/bench.json``); without it a fresh 20,000-people data set is
+generated and indexed first. Queries are built from stored records the way a duty worker
+types them (nicknames and misspellings as held, year only, postcode sectors, free text).
+The API runs under uvicorn in this process; requests go over HTTP with a dev-issuer token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import httpx  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from indexer.client import make_client  # noqa: E402
+from schemas.db import make_engine, session_scope  # noqa: E402
+from schemas.settings import load_settings  # noqa: E402
+from schemas.tables import PersonRecordRow  # noqa: E402
+from search_api.access.policy import opensearch_filter  # noqa: E402
+from search_api.search.evaluation import EVAL_PRINCIPAL  # noqa: E402
+from search_api.search.models import SearchRequest  # noqa: E402
+from search_api.search.query import person_query  # noqa: E402
+from search_api.search.service import fetch_size, plan  # noqa: E402
+
+
+def _queries(url: str, n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    out: list[dict[str, Any]] = []
+    with session_scope(engine) as session:
+        total = session.scalar(select(func.max(PersonRecordRow.id))) or 0
+        while len(out) < n:
+            row = session.get(PersonRecordRow, rng.randint(1, total))
+            if row is None or not row.family_name:
+                continue
+            given = (row.given_names or "").split()
+            first = given[0] if given else ""
+            year = str(row.date_of_birth.year) if row.date_of_birth else ""
+            postcode = next((a.postcode for a in row.addresses if a.postcode), None)
+            kind = len(out) % 4
+            if kind == 0:
+                q = {"given_name": first, "family_name": row.family_name,
+                     "dob": row.date_of_birth.isoformat() if row.date_of_birth else None}
+            elif kind == 1:
+                q = {"given_name": first[:3], "family_name": row.family_name, "dob": year}
+            elif kind == 2:
+                q = {"text": f"{first} {row.family_name} {year}"}
+            else:
+                q = {"family_name": row.family_name,
+                     "postcode": postcode[:-2].strip() if postcode else None}
+            out.append({k: v for k, v in q.items() if v})
+    engine.dispose()
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def run(opensearch_url: str, keep: Path, n: int, seed: int) -> dict[str, Any]:
+    meta = json.loads((keep / "bench.json").read_text())
+    url, prefix = meta["database_url"], meta["prefix"]
+    port = _free_port()
+    settings = load_settings({"CASESEARCH_OPENSEARCH_URL": opensearch_url,
+                              "CASESEARCH_DATABASE_URL": url,
+                              "CASESEARCH_INDEX_PREFIX": prefix,
+                              "CASESEARCH_DATA_DIR": str(keep),
+                              "CASESEARCH_API_PORT": str(port),
+                              "CASESEARCH_RATE_LIMIT_PER_MINUTE": "0",
+                              "CASESEARCH_LOG_LEVEL": "WARNING"})
+    import uvicorn
+
+    from search_api.app import create_app
+
+    app = create_app(settings)
+    token, _ = app.state.access.dev_issuer.sign("bench", ["hub_analyst"], None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    queries = _queries(url, n, seed)
+    client = make_client(opensearch_url, 30)
+    filters = opensearch_filter(EVAL_PRINCIPAL)
+    api_ms: list[float] = []
+    raw_ms: list[float] = []
+    took_ms: list[float] = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        for q in queries[:20]:  # warm-up: caches, JIT, connection pools
+            http.post("/v1/search", json={"purpose": "data quality", **q})
+        for q in queries:
+            body = {"purpose": "data quality", "page_size": 10, **q}
+            t0 = time.perf_counter()
+            response = http.post("/v1/search", json=body)
+            api_ms.append((time.perf_counter() - t0) * 1000)
+            response.raise_for_status()
+            p = plan(SearchRequest.model_validate(body))
+            retrieval = person_query(p.criteria, filters, fetch_size(1, 10))
+            t0 = time.perf_counter()
+            raw = client.search(index=f"{prefix}-persons", body=retrieval)
+            raw_ms.append((time.perf_counter() - t0) * 1000)
+            took_ms.append(float(raw["took"]))
+    server.should_exit = True
+    thread.join(10)
+    count = client.count(index=f"{prefix}-persons")["count"]
+    return {
+        "queries": len(queries), "person_records": count, "people": meta.get("people"),
+        "api_p50_ms": round(statistics.median(api_ms), 1), "api_p95_ms": round(_pct(api_ms, 95), 1),
+        "raw_p50_ms": round(statistics.median(raw_ms), 1), "raw_p95_ms": round(_pct(raw_ms, 95), 1),
+        "raw_took_p50_ms": round(statistics.median(took_ms), 1),
+        "raw_took_p95_ms": round(_pct(took_ms, 95), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--people", type=int, default=20000,
+                        help="without --keep: people to generate and index first")
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--opensearch-url",
+                        default=os.environ.get("CASESEARCH_OPENSEARCH_URL",
+                                               "http://127.0.0.1:9200"))
+    args = parser.parse_args()
+    keep = args.keep
+    if keep is None or not (keep / "bench.json").exists():
+        import tempfile
+
+        from bench_indexing import run as index_run
+
+        keep = keep or Path(tempfile.mkdtemp(prefix="casesearch-bench-"))
+        meta = index_run(args.opensearch_url, args.people, 5, keep)
+        (keep / "bench.json").write_text(json.dumps(meta, indent=2))
+    result = run(args.opensearch_url, keep, args.queries, args.seed)
+    print(json.dumps(result, indent=2))
+    print(f"search: API p50 {result['api_p50_ms']} ms / p95 {result['api_p95_ms']} ms vs raw "
+          f"OpenSearch p50 {result['raw_p50_ms']} ms / p95 {result['raw_p95_ms']} ms "
+          f"(took p50 {result['raw_took_p50_ms']} ms) over {result['person_records']} records")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Bulk writes with external versions: an older update can never overwrite a newer one.
+
+Each document is written with ``version_type=external_gte`` and ``version`` = the SQL record
+version, so replays and out-of-order deliveries are harmless: OpenSearch answers 409 for a
+document older than what it holds, which is counted as a conflict, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+
+from indexer.documents import IndexDoc
+
+__all__ = ["BulkResult", "bulk_index", "index_actions"]
+
+DEFAULT_CHUNK = 500
+DEFAULT_CHUNK_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class BulkResult:
+    indexed: int = 0
+    conflicts: int = 0  # an equal-or-newer version was already there: fine
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (doc id, reason)
+
+    @property
+    def failed_ids(self) -> set[str]:
+        return {doc_id for doc_id, _ in self.errors}
+
+    def add(self, other: BulkResult) -> None:
+        self.indexed += other.indexed
+        self.conflicts += other.conflicts
+        self.errors.extend(other.errors)
+
+
+def index_actions(index: str, docs: Iterable[IndexDoc]) -> Iterator[dict[str, Any]]:
+    for doc in docs:
+        yield {
+            "_op_type": "index",
+            "_index": index,
+            "_id": doc.id,
+            "version": doc.version,
+            "version_type": "external_gte",
+            "_source": doc.source,
+        }
+
+
+def bulk_index(client: OpenSearch, index: str, docs: Iterable[IndexDoc], *,
+               chunk_size: int = DEFAULT_CHUNK, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+               refresh: bool = False, on_chunk: Callable[[int], None] | None = None,
+               request_timeout: float | None = None) -> BulkResult:
+    """Write documents in bounded chunks. Transport errors (cluster down) raise; per-document
+    failures are returned in ``errors``; version conflicts are counted, not failed."""
+    result = BulkResult()
+    kwargs: dict[str, Any] = {}
+    if request_timeout is not None:
+        kwargs["request_timeout"] = request_timeout
+    done = 0
+    for ok, item in helpers.streaming_bulk(
+            client, index_actions(index, docs), chunk_size=chunk_size,
+            max_chunk_bytes=max_chunk_bytes, raise_on_error=False, raise_on_exception=True,
+            max_retries=0, yield_ok=True, **kwargs):
+        info = item.get("index", item)
+        done += 1
+        if ok:
+            result.indexed += 1
+        elif info.get("status") == 409:
+            result.conflicts += 1
+        else:
+            error = info.get("error")
+            reason = (error.get("type", "") + ": " + str(error.get("reason", ""))
+                      if isinstance(error, dict) else str(error))
+            result.errors.append((str(info.get("_id")), reason[:400]))
+        if on_chunk is not None and done % chunk_size == 0:
+            on_chunk(chunk_size)
+    if on_chunk is not None and done % chunk_size:
+        on_chunk(done % chunk_size)
+    if refresh:
+        client.indices.refresh(index=index)
+    return result

@@ -1,0 +1,261 @@
+"""Re-scoring retrieved candidates with the model linkage uses (``linkage.compare``).
+
+The query becomes ``RecordFeatures`` (``features_from_query``), each candidate document too
+(``features_from_source``), and every pair gets a match weight, probability, grade and a
+per-field explanation in plain English. Two things are specific to search, both explicit here:
+
+* Free-text name words have no declared role: each plausible (given, family) reading is
+  scored and the best one kept ("smith jon" finds Jon Smith).
+* Given name and surname may have been recorded the other way round: that reading is scored
+  too, one bit (``SWAP_PENALTY``) below the order typed, and explained as such.
+* A date known only to the year (typed "2015", or held so by an agency) that agrees is given
+  the weight of "agrees as far as known" (see ``_with_partial_dob``), not the model's
+  weak-negative "same year but a different day".
+* A typed name that is a prefix of the record's name ("moh" for Mohammed) is what a person
+  types when unsure of the spelling. The model has no prefix level (records never hold
+  prefixes), so it would call it "different"; search replaces that field with a "prefix"
+  level weighted like the model's own "spelt almost the same" level.
+
+Grades: the model's grade answers "is this the same child?". With only a surname typed,
+nothing speaks against an exact-surname record, yet the probability is low; such a result is
+graded "possible", and "certainly_not" is kept for records whose fields contradict the query.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from analyzers.dates import PartialDate
+from analyzers.text import name_tokens
+from linkage.comparisons import COMPARISON_BY_FIELD
+from linkage.features import RecordFeatures, features_from_query, features_from_source
+from linkage.model import (
+    FieldComparison,
+    ModelParams,
+    PairScore,
+    compare,
+    grade_for,
+    load_params,
+    probability,
+)
+from search_api.search.parsing import NameSplit
+
+__all__ = ["QueryShape", "Scored", "best_score", "params_for", "query_features", "reasons"]
+
+MIN_PREFIX = 2
+# A reading with given name and surname exchanged costs this many bits of match weight, so
+# the order typed wins a tie.
+SWAP_PENALTY = 1.0
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    """One reading of the query as features, with the raw name words for prefix checks."""
+
+    features: RecordFeatures
+    given_words: tuple[str, ...]
+    family_words: tuple[str, ...]
+    swapped: bool = False
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: PairScore
+    shape: QueryShape
+
+
+@lru_cache(maxsize=4)
+def _params_cached(path: str | None) -> ModelParams:
+    return load_params(path)
+
+
+def params_for(data_dir: Path | str | None) -> ModelParams:
+    return _params_cached(str(data_dir) if data_dir is not None else None)
+
+
+def query_features(splits: Sequence[NameSplit], dob: PartialDate | None, postcode: str | None,
+                   identifier: tuple[str, str] | None) -> list[QueryShape]:
+    shapes = []
+    for split in splits or [NameSplit(None, None)]:
+        feats = features_from_query(split.given, split.family, dob, postcode, identifier)
+        shapes.append(QueryShape(
+            feats,
+            tuple(name_tokens(split.given or "")),
+            tuple(name_tokens(split.family or "")),
+            split.swapped,
+        ))
+    return shapes
+
+
+def _level_weight(params: ModelParams, field: str, label: str) -> float:
+    comparison = COMPARISON_BY_FIELD[field]
+    return params.level_weight(comparison, comparison.index(label))
+
+
+def _prefix_of(words: tuple[str, ...], names: Iterable[str | None]) -> tuple[str, str] | None:
+    """(typed word, record name) when a typed word is a strict prefix of a record name."""
+    for word in words:
+        if len(word) < MIN_PREFIX:
+            continue
+        for name in names:
+            for token in name_tokens(name or ""):
+                if token != word and token.startswith(word):
+                    return word, token
+    return None
+
+
+def _with_prefix(score: PairScore, shape: QueryShape, cand: RecordFeatures,
+                 params: ModelParams) -> PairScore:
+    fields = list(score.fields)
+    changed = False
+    for i, f in enumerate(fields):
+        if f.field == "given_name":
+            words, names, label = shape.given_words, cand.all_given, "given name"
+        elif f.field == "family_name":
+            words, names, label = shape.family_words, cand.all_family, "surname"
+        else:
+            continue
+        if f.level not in ("different", "jw_mid", "initial"):
+            continue
+        hit = _prefix_of(words, names)
+        if hit is None:
+            continue
+        weight = _level_weight(params, f.field, "jw_high")
+        if weight <= f.weight:
+            continue
+        fields[i] = FieldComparison(f.field, "prefix", weight,
+                                    f"{label} starts with {hit[0].title()}: {hit[1].title()}")
+        changed = True
+    if not changed:
+        return score
+    total = params.prior_weight + sum(f.weight for f in fields)
+    p = probability(total)
+    return PairScore(total, p, grade_for(p, score.flags), fields, score.flags)
+
+
+# Date-of-birth levels that mean "agrees as far as the coarser date is known".
+_AGREES_TO_YEAR = ("exact", "exact_placeholder", "swapped", "same_year_month", "same_year")
+_AGREES_TO_MONTH = ("exact", "exact_placeholder", "same_year_month")
+_PRECISION_RANK = {"year": 1, "month": 2, "day": 3}
+
+
+def _marginal_weight(params: ModelParams, field: str, labels: Sequence[str]) -> float:
+    """log2(sum m / sum u) over several levels of one comparison: the evidence of knowing only
+    that the pair is in one of them."""
+    comparison = COMPARISON_BY_FIELD[field]
+    m = u = 0.0
+    for level in comparison.levels:
+        if level.label in labels and not level.is_null:
+            m += params.m.get(field, {}).get(level.label, level.m)
+            u += params.u.get(field, {}).get(level.label, level.u)
+    return math.log2(m / u) if m > 0 and u > 0 else 0.0
+
+
+def _with_partial_dob(score: PairScore, query: RecordFeatures, cand: RecordFeatures,
+                      params: ModelParams) -> PairScore:
+    """A year-only (or month-only) date on either side that agrees as far as it goes.
+
+    The model's "same year" level is weak *negative* evidence between two full dates (a true
+    match usually agrees on the day too). When one side knows only the year, agreeing on the
+    year is all the agreement possible: its weight is the evidence of landing in any level
+    consistent with it (exact, swapped, same month, same year), from the model's own m and u.
+    """
+    if query.dob is None or cand.dob is None:
+        return score
+    coarse = min(_PRECISION_RANK.get(query.dob.precision, 3),
+                 _PRECISION_RANK.get(cand.dob.precision, 3))
+    fields = list(score.fields)
+    for i, f in enumerate(fields):
+        if f.field != "date_of_birth":
+            continue
+        if coarse == 1 and f.level == "same_year":
+            labels: Sequence[str] = _AGREES_TO_YEAR
+            text = f"born in the same year, as far as known: {query.dob} / {cand.dob}"
+        elif coarse == 2 and f.level == "same_year_month":
+            labels = _AGREES_TO_MONTH
+            text = f"born in the same month, as far as known: {query.dob} / {cand.dob}"
+        else:
+            return score
+        weight = _marginal_weight(params, f.field, labels)
+        if weight <= f.weight:
+            return score
+        fields[i] = FieldComparison(f.field, f.level, weight, text)
+        total = params.prior_weight + sum(x.weight for x in fields)
+        p = probability(total)
+        return PairScore(total, p, grade_for(p, score.flags), fields, score.flags)
+    return score
+
+
+def _with_swap_penalty(score: PairScore, params: ModelParams) -> PairScore:
+    fields = [*score.fields, FieldComparison(
+        "name_order", "swapped", -SWAP_PENALTY,
+        "given name and surname matched the other way round")]
+    total = params.prior_weight + sum(f.weight for f in fields)
+    p = probability(total)
+    return PairScore(total, p, grade_for(p, score.flags), fields, score.flags)
+
+
+def _search_grade(score: PairScore) -> PairScore:
+    if score.grade != "certainly_not":
+        return score
+    if any(f.weight < 0 for f in score.fields):
+        return score
+    return PairScore(score.match_weight, score.match_probability, "possible", score.fields,
+                     score.flags)
+
+
+_FEATURE_CACHE_SIZE = 50_000
+_feature_cache: OrderedDict[tuple[Any, ...], RecordFeatures] = OrderedDict()
+_feature_lock = threading.Lock()
+
+
+def candidate_features(source: Mapping[str, Any]) -> RecordFeatures:
+    """``features_from_source`` with an LRU cache. A document is identified by its record id,
+    version and update time (a change in content changes one of them) and its person id."""
+    key = (source.get("record_id"), source.get("version"), source.get("updated_at"),
+           source.get("person_id"))
+    if key[0] is None or key[2] is None:
+        return features_from_source(source)
+    with _feature_lock:
+        found = _feature_cache.get(key)
+        if found is not None:
+            _feature_cache.move_to_end(key)
+            return found
+    feats = features_from_source(source)
+    with _feature_lock:
+        _feature_cache[key] = feats
+        if len(_feature_cache) > _FEATURE_CACHE_SIZE:
+            _feature_cache.popitem(last=False)
+    return feats
+
+
+def best_score(shapes: Sequence[QueryShape], source: Mapping[str, Any],
+               params: ModelParams) -> Scored:
+    """The best reading's score of one candidate document."""
+    cand = candidate_features(source)
+    best: Scored | None = None
+    for shape in shapes:
+        score = compare(shape.features, cand, params)
+        score = _with_prefix(score, shape, cand, params)
+        score = _with_partial_dob(score, shape.features, cand, params)
+        if shape.swapped:
+            score = _with_swap_penalty(score, params)
+        score = _search_grade(score)
+        if best is None or score.match_weight > best.score.match_weight:
+            best = Scored(score, shape)
+    assert best is not None
+    return best
+
+
+def reasons(score: PairScore) -> list[str]:
+    """Plain-English reasons, strongest evidence first (fields with no evidence left out)."""
+    ordered = sorted(score.fields, key=lambda f: -abs(f.weight))
+    return [f.reason for f in ordered if f.level != "null" and abs(f.weight) > 1e-9]
+

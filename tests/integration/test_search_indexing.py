@@ -1,0 +1,278 @@
+"""Indexing against real OpenSearch and SQL: external versions, the outbox when OpenSearch is
+down, zero-downtime reindex, 503s, and the mapping contract."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from analyzers.opensearch import person_mappings
+from indexer.bulk import bulk_index
+from indexer.client import make_client
+from indexer.documents import IndexDoc, load_person_docs
+from indexer.lifecycle import ensure_indices, reindex
+from schemas.db import engine_for, session_scope
+from schemas.settings import Settings
+from schemas.tables import OutboxRow, PersonRecordRow
+from search_api.access.tables import AuditRow
+from tests.integration._search_support import (
+    PURPOSE,
+    api,
+    auth,
+    drop_indices,
+    index,
+    make_settings,
+    person,
+    prepare_database,
+    store,
+    unique_prefix,
+)
+from workers.outbox import drain, drain_in_process, lag
+
+pytestmark = pytest.mark.integration
+
+CLOSED = "http://127.0.0.1:1"  # nothing listens on port 1
+
+
+@pytest.fixture
+def settings(opensearch_url: str, database_url: str, tmp_path: Path) -> Any:
+    s = make_settings(opensearch_url, database_url, unique_prefix("indexing"), tmp_path)
+    prepare_database(s)
+    yield s
+    drop_indices(s)
+    engine_for(s.resolved_database_url).dispose()  # so the per-test database can be dropped
+
+
+def _get(settings: Settings, record_id: int) -> dict[str, Any]:
+    client = make_client(settings.resolved_opensearch_url, 30)
+    doc: dict[str, Any] = client.get(index=f"{settings.index_prefix}-persons",
+                                     id=str(record_id))
+    return doc
+
+
+def _record_id(settings: Settings, source_id: str) -> int:
+    with session_scope(engine_for(settings.resolved_database_url)) as session:
+        return int(session.scalars(select(PersonRecordRow.id).where(
+            PersonRecordRow.source_id == source_id)).one())
+
+
+def test_document_follows_the_contract(settings: Settings) -> None:
+    store(settings, [person("SC", "C1", "Anna-Maria", "Smith-Jones", "2015-04-03",
+                            names=[{"type": "alias", "given_names": "Annie",
+                                    "family_name": "Jones"}],
+                            postcode="LS9 7AB", nhs="943 476 5919")])
+    index(settings)
+    source = _get(settings, _record_id(settings, "C1"))["_source"]
+    assert set(source) <= set(person_mappings()["properties"])
+    assert source["dob_full"] == "2015-04-03" and source["dob_swapped"] == "2015-03-04"
+    assert source["dob_ym"] == "2015-04" and source["dob_y"] == "2015"
+    assert source["postcode_sector"] == ["LS9 7"] and source["postcode_outward"] == ["LS9"]
+    assert source["valid_identifiers"] == ["nhs_number:9434765919"]
+    assert "Annie" in source["all_given"] and "Jones" in source["all_family"]
+    assert "smithjones" in source["all_family"]
+    assert any(k.startswith("metaphone:") for k in source["family_keys"])
+
+
+def test_strict_mapping_rejects_unknown_fields(settings: Settings) -> None:
+    client = make_client(settings.resolved_opensearch_url, 30)
+    ensure_indices(client, settings.index_prefix)
+    result = bulk_index(client, f"{settings.index_prefix}-persons",
+                        [IndexDoc("x1", 1, {"record_id": "x1", "surprise": True})])
+    assert result.indexed == 0 and len(result.errors) == 1
+    assert "strict" in result.errors[0][1]
+
+
+def test_out_of_order_versions_keep_the_newest(settings: Settings) -> None:
+    store(settings, [person("SC", "V1", "Third", "Version", version=3)])
+    index(settings)
+    rid = _record_id(settings, "V1")
+    # An older version arriving later is refused by the store ...
+    report = store(settings, [person("SC", "V1", "Second", "Version", version=2)])
+    assert report.unchanged == 1
+    # ... and, written straight to the index (a slow worker holding a stale document), by
+    # OpenSearch: version 2 never overwrites version 3.
+    client = make_client(settings.resolved_opensearch_url, 30)
+    stale = IndexDoc(str(rid), 2, {**_get(settings, rid)["_source"], "given_names": "Second",
+                                   "version": 2})
+    result = bulk_index(client, f"{settings.index_prefix}-persons", [stale])
+    assert result.conflicts == 1 and not result.errors
+    doc = _get(settings, rid)
+    assert doc["_version"] == 3 and doc["_source"]["given_names"] == "Third"
+    # Replaying the same version is harmless (external_gte), and a newer one wins.
+    with session_scope(engine_for(settings.resolved_database_url)) as session:
+        current = load_person_docs(session, [rid])
+    assert bulk_index(client, f"{settings.index_prefix}-persons", current).indexed == 1
+    store(settings, [person("SC", "V1", "Fourth", "Version", version=4)])
+    index(settings)
+    assert _get(settings, rid)["_source"]["given_names"] == "Fourth"
+
+
+def test_opensearch_down_during_ingestion_then_drained(settings: Settings,
+                                                       tmp_path: Path) -> None:
+    down = make_settings(CLOSED, settings.resolved_database_url, settings.index_prefix, tmp_path)
+    client = api(down)
+    records = [person("SC", f"D{i}", "Kayleigh", f"Downtime{i}", "2016-01-02") for i in range(3)]
+    started = time.perf_counter()
+    response = client.post("/v1/records", json={"records": records},
+                           headers=auth(client, ["service"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 3 and body["indexing"] == "pending"
+    assert time.perf_counter() - started < 10
+    # Stored, waiting in the outbox with the failure recorded; the CLI path never raises.
+    assert drain_in_process(down).processed == 0
+    pending = lag(engine_for(settings.resolved_database_url))
+    assert pending["pending"] == 3 and pending["oldest_pending_age_seconds"] is not None
+    assert "unavailable" in (pending["last_error"] or "")
+    with session_scope(engine_for(settings.resolved_database_url)) as session:
+        attempts = set(session.scalars(select(OutboxRow.attempts)))
+    assert attempts == {0}  # an outage does not use up the rows' attempts
+    # OpenSearch is back: the same rows are indexed and marked processed.
+    result = index(settings)
+    assert result.processed == 3
+    assert lag(engine_for(settings.resolved_database_url))["pending"] == 0
+    live = api(settings)
+    found = live.post("/v1/search", json={"purpose": PURPOSE, "family_name": "Downtime1"},
+                      headers=auth(live, ["hub_analyst"])).json()
+    assert found["results"][0]["records"][0]["source_id"] == "D1"
+
+
+def test_records_api_indexes_at_once_in_embedded_mode(settings: Settings) -> None:
+    client = api(settings)
+    headers = auth(client, ["service"])
+    response = client.post("/v1/records", headers=headers, json={"records": [
+        person("POL", "R1", "Callum", "Quickindex", "2014-02-02"),
+        {"record_type": "person", "source": {"agency": "POL", "source_system": "x",
+                                             "source_id": "bad"}, "date_of_birth": "2099-01-01"},
+    ]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == 1 and body["rejected"] == 1 and body["indexing"] == "done"
+    assert body["rejections"][0]["index"] == 1
+    make_client(settings.resolved_opensearch_url).indices.refresh(
+        index=f"{settings.index_prefix}-persons")
+    found = client.post("/v1/search", json={"purpose": PURPOSE, "text": "callum quickindex"},
+                        headers=auth(client, ["hub_analyst"])).json()
+    assert found["results"][0]["records"][0]["source_id"] == "R1"
+    # Outside the caller's agency scope: rejected, naming the field.
+    scoped = auth(client, ["service"], agencies=["SC"])
+    response = client.post("/v1/records", headers=scoped, json={"records": [
+        person("POL", "R2", "Out", "Ofscope")]})
+    assert response.json()["rejections"][0]["field"] == "source.agency"
+    assert client.post("/v1/records", headers=auth(client, ["duty_worker"]),
+                       json={"records": [person("SC", "R3", "No", "Role")]}).status_code == 403
+
+
+def test_drain_is_idempotent_and_shared(settings: Settings) -> None:
+    store(settings, [person("EDU", f"I{i}", "Ivy", f"Idem{i}", "2013-03-03")
+                     for i in range(40)])
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            results.append(drain(settings, batch_size=7, link=False).processed)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    engine = engine_for(settings.resolved_database_url)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).where(OutboxRow.processed_at.is_(None))) == 0
+    if engine.dialect.name == "postgresql":
+        assert sum(results) == 40  # SKIP LOCKED: no row processed twice
+    assert drain(settings, link=False).processed == 0  # nothing left; running again is a no-op
+    client = make_client(settings.resolved_opensearch_url)
+    client.indices.refresh(index=f"{settings.index_prefix}-persons")
+    assert client.count(index=f"{settings.index_prefix}-persons")["count"] == 40
+
+
+def test_search_503_when_opensearch_down(settings: Settings, tmp_path: Path) -> None:
+    down = make_settings(CLOSED, settings.resolved_database_url, settings.index_prefix, tmp_path)
+    client = api(down)
+    started = time.perf_counter()
+    response = client.post("/v1/search", json={"purpose": PURPOSE, "text": "smith"},
+                           headers=auth(client, ["hub_analyst"]))
+    assert response.status_code == 503
+    assert time.perf_counter() - started < 1.0
+    assert response.json()["detail"]["error"] == "search_unavailable"
+    with session_scope(engine_for(settings.resolved_database_url)) as session:
+        row = session.scalars(select(AuditRow).where(AuditRow.event == "search")
+                              .order_by(AuditRow.id.desc()).limit(1)).one()
+    assert row.detail and row.detail.get("error") == "search_unavailable"
+
+
+def test_reindex_with_zero_downtime(settings: Settings) -> None:
+    store(settings, [person("HEA", f"Z{i}", "Zara", "Continuous", f"2012-01-{1 + i % 28:02d}")
+                     for i in range(300)])
+    index(settings)
+    client = make_client(settings.resolved_opensearch_url, 30)
+    engine = engine_for(settings.resolved_database_url)
+    before = set(client.indices.get_alias(name=f"{settings.index_prefix}-persons"))
+    app = api(settings)
+    headers = auth(app, ["hub_analyst"])
+    stop = threading.Event()
+    failures: list[str] = []
+    searches = [0]
+
+    def search_forever() -> None:
+        while not stop.is_set():
+            response = app.post("/v1/search", headers=headers,
+                                json={"purpose": PURPOSE, "family_name": "Continuous"})
+            searches[0] += 1
+            if response.status_code != 200:
+                failures.append(f"{response.status_code}: {response.text[:200]}")
+            elif not response.json()["results"]:
+                failures.append("empty results")
+
+    thread = threading.Thread(target=search_forever)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        # A change made while the new index is being built must reach it too.
+        store(settings, [person("HEA", "Z-late", "Zara", "Latecomer", "2012-02-02")])
+        result = reindex(client, engine, settings.index_prefix, chunk_size=50)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert not failures, failures[:5]
+    assert searches[0] > 3
+    after = set(client.indices.get_alias(name=f"{settings.index_prefix}-persons"))
+    assert after == {result.new_indices["persons"]} and after != before
+    assert not client.indices.exists(index=",".join(before))
+    assert result.persons >= 300
+    client.indices.refresh(index=f"{settings.index_prefix}-persons")
+    assert client.count(index=f"{settings.index_prefix}-persons")["count"] == 301
+
+
+def test_celery_drain_task(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from schemas.settings import get_settings
+    from workers.outbox import IndexUnavailable
+    from workers.tasks import drain_outbox
+
+    assert IndexUnavailable in drain_outbox.autoretry_for
+    assert drain_outbox.acks_late and drain_outbox.retry_backoff
+    store(settings, [person("SC", "T1", "Tess", "Taskdrained", "2011-11-11")])
+    for key, value in {"OPENSEARCH_URL": settings.resolved_opensearch_url,
+                       "DATABASE_URL": settings.resolved_database_url,
+                       "INDEX_PREFIX": settings.index_prefix,
+                       "DATA_DIR": str(settings.data_dir)}.items():
+        monkeypatch.setenv(f"CASESEARCH_{key}", value)
+    get_settings.cache_clear()
+    try:
+        result = drain_outbox.apply().get()
+    finally:
+        get_settings.cache_clear()
+    assert result["processed"] == 1
+    assert lag(engine_for(settings.resolved_database_url))["pending"] == 0
