@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from schemas.settings import Settings
+from schemas.settings import Mode, Settings
+
+# A node that has just turned green can still take several seconds per request on a busy
+# machine; set-up is not latency-sensitive, so it waits longer than requests do.
+SETUP_TIMEOUT_SECONDS = 60.0
 
 
 def bootstrap(settings: Settings, console: Console | None = None) -> None:
-    # Filled in as the features that need start-up work land (indices, demo data, auth keys).
     _ensure_indices(settings, console)
-    return None
+    if settings.mode is Mode.embedded and settings.demo_data:
+        from search_api.demo import load_demo
+
+        load_demo(settings, console)
 
 
 def _ensure_indices(settings: Settings, console: Console | None) -> None:
-    """The search indices exist behind their aliases (issue #4); a down cluster is reported,
-    not fatal: records are still stored and wait in the outbox."""
-    from indexer.client import client_for
+    """The search indices exist behind their aliases; a down cluster is reported, not fatal:
+    records are still stored and wait in the outbox."""
+    from indexer.client import make_client
     from indexer.lifecycle import ensure_indices
 
     try:
-        ensure_indices(client_for(settings), settings.index_prefix)
+        ensure_indices(make_client(settings.resolved_opensearch_url, SETUP_TIMEOUT_SECONDS),
+                       settings.index_prefix)
     except Exception as exc:
         if console is not None:
             console.print(f"[yellow]warning:[/yellow] search indices not checked: "
-                          f"OpenSearch did not answer ({type(exc).__name__})")
+                          f"OpenSearch did not answer ({type(exc).__name__})", soft_wrap=True)

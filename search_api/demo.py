@@ -39,7 +39,8 @@ def load_demo(settings: Settings, console: Console | None = None,
         f"see {out / 'rejects'})")
     from workers.outbox import drain_in_process
 
-    result = drain_in_process(settings)
+    # Index without per-batch linking: the full re-link below does the whole set at once.
+    result = drain_in_process(settings, link=False)
     say(f"demo data indexed: {result.indexed} documents")
     from linkage.incremental import link_full, train_from_store
 
