@@ -16,7 +16,8 @@ import pytest
 from indexer.local_node import LocalNode, LocalNodeError
 from schemas.settings import load_settings
 
-MANAGED_NODE_PORT = 9250  # the port scripts/test.sh gives the test node
+# The port scripts/test.sh gives the test node (CASESEARCH_TEST_OPENSEARCH_PORT, default 9250).
+MANAGED_NODE_PORT = int(os.environ.get("CASESEARCH_TEST_OPENSEARCH_PORT", "9250"))
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
