@@ -119,6 +119,9 @@ def eval_search(
     = 2000,
     seed: Annotated[int, typer.Option(help="synthetic: generator seed")] = 11,
     max_queries: Annotated[int, typer.Option(min=1, help="synthetic: queries to run")] = 2000,
+    untrained: Annotated[bool, typer.Option(
+        "--untrained", help="re-score with the model's hand-set defaults instead of "
+        "parameters trained (without labels) on the indexed records")] = False,
 ) -> None:
     """Recall@1, recall@10 and MRR of casesearch and of a fuzzy multi_match baseline, on a
     throwaway index set (prefix eval-...) on the configured cluster."""
@@ -138,12 +141,14 @@ def eval_search(
 
         try:
             report = evaluate(settings, dataset, people=people, seed=seed,
-                              max_queries=max_queries, progress=on_progress)
+                              max_queries=max_queries, progress=on_progress,
+                              train_model=not untrained)
         except OSConnectionError:
             fail(f"OpenSearch at {settings.resolved_opensearch_url} is not answering")
     ours, base = report.ours, report.baseline
     console.print(f"{report.dataset}: {report.records} records indexed in "
-                  f"{report.index_seconds:.1f}s, {report.queries} queries")
+                  f"{report.index_seconds:.1f}s, {report.queries} queries, model parameters: "
+                  f"{report.params}")
     for m in (ours, base):
         per_query = 1000 * m.seconds / max(1, m.queries)
         console.print(f"  {m.name:<11} recall@1={m.recall(1):.4f} recall@10={m.recall(10):.4f} "
