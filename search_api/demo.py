@@ -48,7 +48,7 @@ def load_demo(settings: Settings, console: Console | None = None,
     # identity changes go through the outbox like any other change.
     train_from_store(settings)
     outcome = link_full(settings)
-    drain_in_process(settings)
+    drain_in_process(settings, link=False)  # identity changes only; linking is done
     say(f"demo identities linked ({outcome.merges} merges, {outcome.reviews_queued} pairs "
         "queued for review)")
 
