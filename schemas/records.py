@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from analyzers.dates import parse_date
-from analyzers.identifiers import IdentifierType, validate_identifier
+from analyzers.identifiers import IdentifierType, ValidatedIdentifier, validate_identifier
 from analyzers.postcodes import normalise_postcode
 
 # One field may never exceed this: a 10 MB "name" is an error, not data.
@@ -173,7 +173,7 @@ class Identifier(_Model):
     to_date: dt.date | None = None
 
     @property
-    def validated(self):  # type: ignore[no-untyped-def]
+    def validated(self) -> ValidatedIdentifier:
         return validate_identifier(self.type, self.value)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -45,14 +46,14 @@ def postgres_admin_url() -> str:
     return _service("CASESEARCH_TEST_DATABASE_URL")
 
 
-@pytest.fixture
-def postgres_url(postgres_admin_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database per test, dropped afterwards."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+@contextmanager
+def fresh_postgres_database(admin_url: str, prefix: str = "t_") -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
+    name = prefix + uuid.uuid4().hex[:12]
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = postgres_admin_url.rpartition("/")
+    base, _, _ = admin_url.rpartition("/")
     try:
         yield f"{base}/{name}"
     finally:
@@ -62,6 +63,13 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database per test, dropped afterwards."""
+    with fresh_postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

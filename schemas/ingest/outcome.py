@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -75,7 +75,7 @@ class RejectsWriter:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._fh = None
+        self._fh: TextIO | None = None
         self._writer: Any = None
 
     def write(self, rejection: Rejection) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Engine, delete, insert, select, tuple_, update
+from sqlalchemy import JSON, Engine, Table, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,8 +39,10 @@ from schemas.tables import (
 
 Record = PersonRecord | Case | CaseNote
 RowType = type[PersonRecordRow] | type[CaseRow] | type[CaseNoteRow]
-ENTITY = {PersonRecord: "person_record", Case: "case", CaseNote: "case_note"}
-ROW_FOR = {PersonRecord: PersonRecordRow, Case: CaseRow, CaseNote: CaseNoteRow}
+ENTITY: dict[type, str] = {PersonRecord: "person_record", Case: "case",
+                           CaseNote: "case_note"}
+ROW_FOR: dict[type, Any] = {PersonRecord: PersonRecordRow, Case: CaseRow,
+                            CaseNote: CaseNoteRow}
 
 
 def new_person_id() -> str:
@@ -130,6 +132,7 @@ def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
     columns = list(rows[0])
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     driver = session.connection().connection.driver_connection
+    assert driver is not None
     names = ", ".join(f'"{c}"' for c in columns)
     with driver.cursor() as cursor, cursor.copy(
             f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
@@ -141,16 +144,16 @@ def _bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> No
 def _upsert_type(session: Session, model: type, bucket: dict[tuple[str, str, str], Incoming],
                  report: IngestReport) -> None:
     """Bulk Core statements per batch: the ORM unit of work was 20x too slow for extracts."""
-    table = ROW_FOR[model].__table__
+    table: Table = ROW_FOR[model].__table__
     keys = list(bucket)
     existing: dict[tuple[str, str, str], tuple[int, int, str]] = {}
     key_cols = (table.c.agency_code, table.c.source_system, table.c.source_id)
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        found = session.execute(
+        rows = session.execute(
             select(*key_cols, table.c.id, table.c.version, table.c.content_hash)
             .where(tuple_(*key_cols).in_(chunk)))
-        for agency, system, source_id, row_id, version, digest in found:
+        for agency, system, source_id, row_id, version, digest in rows:
             existing[(agency, system, source_id)] = (row_id, version, digest)
     now = utcnow()
     inserts: list[tuple[Incoming, dict[str, Any]]] = []
@@ -231,8 +234,8 @@ def _columns(record: Record, digest: str, now: dt.datetime) -> dict[str, Any]:
     return values
 
 
-_CHILD_TABLES = (PersonNameRow.__table__, IdentifierRow.__table__, AddressRow.__table__,
-                 RelationshipRow.__table__)
+_CHILD_TABLES: tuple[Table, ...] = tuple(
+    row.__table__ for row in (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow))  # type: ignore[misc]
 
 
 def _replace_children(session: Session, changed: list[tuple[int, Incoming]],

@@ -14,6 +14,7 @@ from schemas.ingest.readers import FileError
 from schemas.ingest.service import ingest_file
 from schemas.ingest.store import UnknownAgency
 from schemas.records import Agency, AgencyKind
+from schemas.settings import Settings
 from schemas.tables import AgencyRow
 from search_api.cli.common import console, fail, settings_or_exit
 
@@ -103,7 +104,7 @@ def ingest(
         console.print(f"{report.rejected} rejected row(s) written to {rejects_path}")
 
 
-def _after_ingest(settings) -> None:  # type: ignore[no-untyped-def]
+def _after_ingest(settings: Settings) -> None:
     """Embedded mode has no separate worker: drain the outbox now (best effort)."""
     try:
         from workers.outbox import drain_in_process

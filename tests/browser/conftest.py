@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from schemas.settings import Settings, load_settings
 from tests.browser.support import (
@@ -31,6 +30,7 @@ from tests.browser.support import (
     SCREENSHOTS,
     SEED,
 )
+from tests.conftest import fresh_postgres_database
 
 
 def _missing(message: str) -> None:
@@ -51,20 +51,8 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def web_database(postgres_admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database for the module's app, dropped afterwards."""
-    name = "web_" + uuid.uuid4().hex[:12]
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = postgres_admin_url.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        from schemas.db import engine_for
-
-        engine_for.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres_database(postgres_admin_url, prefix="web_") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
