@@ -36,8 +36,13 @@ def configure_logging(level: str = "INFO") -> None:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root.handlers = [handler]
+    root.addHandler(handler)  # added, not replacing: test log capture keeps working
     root.setLevel(level)
     # Library chatter (request URLs can carry index names only, but keep them quiet anyway).
-    for noisy in ("opensearch", "urllib3", "httpx", "uvicorn.access"):
+    for noisy in ("opensearch", "opensearchpy", "urllib3", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # opensearch-py's trace logger writes every request body (names, dates of birth) as a
+    # curl command: never, whatever the level asked for.
+    trace = logging.getLogger("opensearchpy.trace")
+    trace.setLevel(logging.CRITICAL + 1)
+    trace.propagate = False

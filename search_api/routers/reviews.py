@@ -90,7 +90,9 @@ class DecisionOut(BaseModel):
 
 
 class UnlinkIn(BaseModel):
-    record_ids: list[int] = Field(min_length=1, max_length=200)
+    # Record ids are 64-bit database keys: anything outside is a 422, not a driver error.
+    record_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1,
+                                                                       max_length=200)
     reason: str = Field(min_length=1, max_length=1000)
 
 
