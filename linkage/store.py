@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from linkage.clustering import ClusterPlan, ScoredEdge, plan_clusters
@@ -362,11 +363,17 @@ def queue_review(session: Session, a: int, b: int, score: PairScore | None,
             existing.status = "pending"
             return reopened
         return False
-    session.add(LinkReviewRow(record_a=ra, record_b=rb, probability=probability,
-                              match_weight=weight, grade=grade, flags=flags,
-                              explanation=explanation, queued_reason=queued_reason[:400],
-                              status="pending", created_at=now, updated_at=now))
-    session.flush()
+    try:
+        # A savepoint: a concurrent linker (the embedded drainer thread, another worker) may
+        # queue the same pair between our read and our insert; theirs stands, ours is a no-op.
+        with session.begin_nested():
+            session.add(LinkReviewRow(record_a=ra, record_b=rb, probability=probability,
+                                      match_weight=weight, grade=grade, flags=flags,
+                                      explanation=explanation,
+                                      queued_reason=queued_reason[:400], status="pending",
+                                      created_at=now, updated_at=now))
+    except IntegrityError:
+        return False
     return True
 
 
