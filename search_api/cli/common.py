@@ -7,6 +7,14 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from schemas.settings import Settings, SettingsError, get_settings
 
@@ -24,3 +32,10 @@ def settings_or_exit() -> Settings:
         return get_settings()
     except SettingsError as exc:
         fail(str(exc), 2)
+
+
+def progress_bar(label_width: int = 12) -> Progress:
+    """The one progress-bar layout of the long-running commands (reindex, link, eval)."""
+    return Progress(TextColumn(f"[bold]{{task.description:<{label_width}}}"), BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)

@@ -7,16 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
-from search_api.cli.common import console, fail, settings_or_exit
+from search_api.cli.common import console, fail, progress_bar, settings_or_exit
 
 __all__ = ["register"]
 
@@ -53,9 +48,7 @@ class _Bar:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=False)
+    return progress_bar(10)
 
 
 @link_app.callback()

@@ -7,16 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
-from search_api.cli.common import console, fail, settings_or_exit
+from search_api.cli.common import console, fail, progress_bar, settings_or_exit
 
 __all__ = ["register"]
 
@@ -39,9 +34,7 @@ def _eval_group(app: typer.Typer) -> typer.Typer:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description:<14}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console)
+    return progress_bar(14)
 
 
 def worker(
