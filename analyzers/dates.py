@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from rapidfuzz.distance import Levenshtein
+
 __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
@@ -240,15 +242,7 @@ def date_keys(d: PartialDate | date) -> dict[str, str]:
 
 
 def _levenshtein_is_one(a: str, b: str) -> bool:
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    i = 0
-    while i < len(short) and short[i] == long_[i]:
-        i += 1
-    return short[i:] == long_[i + 1 :]
+    return a != b and Levenshtein.distance(a, b, score_cutoff=1) == 1
 
 
 def _gap_days(a: PartialDate, b: PartialDate) -> int:

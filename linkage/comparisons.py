@@ -19,6 +19,7 @@ from functools import lru_cache
 from nicknames import NickNamer
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+from rapidfuzz.process import cdist
 
 from analyzers.dates import PartialDate, dob_relation
 from analyzers.names import load_curated_groups, variants
@@ -31,6 +32,9 @@ from linkage.features import (
 __all__ = [
     "COMPARISONS",
     "COMPARISON_BY_FIELD",
+    "LOCATION",
+    "MISTYPED_POSTCODE_LEVELS",
+    "SHARED_POSTCODE_LEVELS",
     "Comparison",
     "ComparisonLevel",
     "LevelTest",
@@ -47,6 +51,10 @@ JW_MID = 0.80
 ADDRESS_HIGH = 90.0
 ADDRESS_MID = 70.0
 ADDRESS_LOW = 50.0
+# Belt and braces on the address levels with a postcode: their u is measured among pairs
+# that share the postcode (see training.refine_u_within_postcodes), so this bound only stops a
+# tiny sample from claiming more than any address can say.
+JOINT_MAX = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +189,22 @@ def _given_exact(a: RecordFeatures, b: RecordFeatures) -> str | None:
 
 
 def _given_token(a: RecordFeatures, b: RecordFeatures) -> str | None:
+    """A shared given name that is the first name of at least one record (a child known by a
+    middle name: "Mathew" / "Gareth Mathew")."""
     shared = set(a.given_tokens) & set(b.given_tokens)
-    if shared:
+    firsts = set(a.given_tokens[:1]) | set(b.given_tokens[:1])
+    if shared & firsts:
         return f"one given name the same: {_t(a.given)} / {_t(b.given)}"
+    return None
+
+
+def _given_middle(a: RecordFeatures, b: RecordFeatures) -> str | None:
+    """Different first names and a middle name in common: how a father and son, or two
+    siblings named after one grandparent, look. Weak; training measures how weak."""
+    shared = set(a.given_tokens[1:]) & set(b.given_tokens[1:])
+    if shared:
+        return f"only a middle name the same ({_t(sorted(shared)[0])}): " \
+               f"{_t(a.given)} / {_t(b.given)}"
     return None
 
 
@@ -247,13 +268,25 @@ def _given_initial(a: RecordFeatures, b: RecordFeatures) -> str | None:
 
 
 def names_swapped(a: RecordFeatures, b: RecordFeatures) -> bool:
-    """Given and family names transposed between the records (typos tolerated)."""
+    """Given and family names transposed between the records (typos tolerated: one half
+    spelt almost the same, the other at least similar)."""
     if not (a.given and a.family and b.given and b.family):
         return False
     ag, af, bg, bf = _compact(a.given), _compact(a.family), _compact(b.given), _compact(b.family)
     if ag == bg and af == bf:
         return False
-    return jaro_winkler(ag, bf) >= JW_HIGH and jaro_winkler(af, bg) >= JW_HIGH
+    one, other = sorted((jaro_winkler(ag, bf), jaro_winkler(af, bg)), reverse=True)
+    return one >= JW_HIGH and other >= JW_MID
+
+
+def _crossed(a: RecordFeatures, b: RecordFeatures) -> str | None:
+    """One record's given name is the other's surname (the fields filled the wrong way round
+    on one side, the other name lost or changed)."""
+    for x, y in ((a, b), (b, a)):
+        if x.given and y.family and jaro_winkler(_compact(x.given), _compact(y.family)) >= JW_HIGH:
+            return f"given name {_t(x.given)} appears as the other record's surname " \
+                   f"{_t(y.family)}"
+    return None
 
 
 def _swapped(what: str) -> LevelTest:
@@ -287,6 +320,10 @@ GIVEN = Comparison(
         ComparisonLevel("phonetic", "sounds the same", _given_phonetic, 0.02, 0.006),
         ComparisonLevel("initial", "an initial that fits", _given_initial, 0.005, 0.01),
         ComparisonLevel("jw_mid", "similar spelling", _given_jw(JW_MID, "similar"), 0.01, 0.03),
+        ComparisonLevel("middle_only", "different first names, a middle name in common",
+                        _given_middle, 0.005, 0.002),
+        ComparisonLevel("crossed", "given name found as the other record's surname", _crossed,
+                        0.005, 0.001),
         _else("different", "different given names",
               lambda a, b: f"given names differ: {_t(a.given)} / {_t(b.given)}", 0.015, 0.933,
               max_weight=-3.0),
@@ -398,10 +435,11 @@ def _dob_transposed(a: RecordFeatures, b: RecordFeatures) -> str | None:
     assert da is not None and db is not None
     if da.precision != "day" or db.precision != "day" or _relation(a, b) == "exact":
         return None
-    sa = f"{da.day:02d}{da.month:02d}{da.year:04d}"
-    sb = f"{db.day:02d}{db.month:02d}{db.year:04d}"
-    if OSA.distance(sa, sb) == 1:
-        return f"date of birth has two digits transposed: {da} / {db}"
+    # Typed as 21/11/1962 or as 1962-11-21: a transposition can cross the day/month boundary
+    # in either form.
+    for form in ("{d.day:02d}{d.month:02d}{d.year:04d}", "{d.year:04d}{d.month:02d}{d.day:02d}"):
+        if OSA.distance(form.format(d=da), form.format(d=db)) == 1:
+            return f"date of birth has two digits transposed: {da} / {db}"
     return None
 
 
@@ -512,17 +550,24 @@ def _soft_overlap(a: str, b: str) -> float:
     ta, tb = a.split(), b.split()
     if not ta or not tb:
         return 0.0
-    free = list(tb)
+    # Token similarities in one C call; tokens of one or two letters only match exactly.
+    matrix = cdist(ta, tb, scorer=JaroWinkler.similarity, score_cutoff=0.9)
+    if matrix.max() < 0.9:
+        return 0.0
+    free = [True] * len(tb)
     matched = 0
-    for x in ta:
+    for x, row in zip(ta, matrix.tolist(), strict=True):
         best, best_i = 0.0, -1
-        for i, y in enumerate(free):
-            sim = 1.0 if x == y else (jaro_winkler(x, y) if len(x) > 2 and len(y) > 2 else 0.0)
+        for i, sim in enumerate(row):
+            if not free[i]:
+                continue
+            if sim < 1.0 and (len(x) <= 2 or len(tb[i]) <= 2):
+                sim = 0.0
             if sim > best:
                 best, best_i = sim, i
         if best >= 0.9:
             matched += 1
-            free.pop(best_i)
+            free[best_i] = False
     return 200.0 * matched / (len(ta) + len(tb))
 
 
@@ -578,9 +623,36 @@ def _first_of(*tests: LevelTest) -> LevelTest:
     return test
 
 
+def _and_postcode(test: LevelTest, *, typo: bool = False) -> LevelTest:
+    """The address test, and the same postcode on both sides (typo=True: postcodes one
+    character apart)."""
+    def joint(a: RecordFeatures, b: RecordFeatures) -> str | None:
+        if typo:
+            postcode = _postcode_typo(a, b)
+        else:
+            common = set(a.postcodes) & set(b.postcodes)
+            postcode = f"same postcode {sorted(common)[0]}" if common else None
+        if postcode is None:
+            return None
+        reason = test(a, b)
+        return None if reason is None else f"{reason}, {postcode}"
+
+    return joint
+
+
+_SAME_ADDRESS = _first_of(_street_same, _address_text(100, "same address", exact=True))
+_ALMOST_SAME_ADDRESS = _first_of(
+    _street_similar(JW_HIGH, "street address spelt almost the same: {} / {}", True),
+    _address_text(ADDRESS_HIGH, "addresses almost the same ({score}%)"))
+_SIMILAR_ADDRESS = _address_text(ADDRESS_MID, "addresses similar ({score}%)")
+
 # One comparison for everything about where a person lives. UPRN, street, address lines and
 # postcode are not independent evidence: counted separately, one shared home added some 40
-# bits and merged parents with their children. Fellegi-Sunter needs one level per field.
+# bits and merged parents with their children. Fellegi-Sunter needs one level per field, so
+# the combinations that matter are levels of their own ("almost the same lines and the same
+# postcode"): training measures how often each combination occurs among non-matches, which
+# counts a postcode that only repeats the address lines once, and one that adds to them (as
+# in data whose fields are independently mistyped) as much as it really adds.
 LOCATION = Comparison(
     "address",
     "home address: property reference, address lines and postcode, as one piece of evidence",
@@ -590,22 +662,32 @@ LOCATION = Comparison(
         ComparisonLevel("same_property", "same property (UPRN)",
                         _shared("uprns", "same property reference (UPRN {})"), 0.35, 0.0005,
                         max_weight=13.0),
-        ComparisonLevel("same_address", "same address",
-                        _first_of(_street_same,
-                                  _address_text(100, "same address", exact=True)),
-                        0.3, 0.0008, max_weight=13.0),
+        ComparisonLevel("same_address_postcode", "same address and postcode",
+                        _and_postcode(_SAME_ADDRESS), 0.25, 0.0005, max_weight=JOINT_MAX),
+        ComparisonLevel("same_address_postcode_typo", "same address, postcode mistyped",
+                        _and_postcode(_SAME_ADDRESS, typo=True), 0.02, 0.0005,
+                        max_weight=JOINT_MAX),
+        ComparisonLevel("almost_same_address_postcode",
+                        "address spelt almost the same, same postcode",
+                        _and_postcode(_ALMOST_SAME_ADDRESS), 0.06, 0.0008, max_weight=JOINT_MAX),
+        ComparisonLevel("almost_same_address_postcode_typo",
+                        "address spelt almost the same, postcode mistyped",
+                        _and_postcode(_ALMOST_SAME_ADDRESS, typo=True), 0.01, 0.0008,
+                        max_weight=JOINT_MAX),
+        ComparisonLevel("same_address", "same address", _SAME_ADDRESS, 0.05, 0.0008,
+                        max_weight=13.0),
+        ComparisonLevel("similar_address_postcode", "similar address, same postcode",
+                        _and_postcode(_SIMILAR_ADDRESS), 0.03, 0.0015, max_weight=JOINT_MAX),
         ComparisonLevel("almost_same_address", "address spelt almost the same",
-                        _first_of(_street_similar(JW_HIGH, "street address spelt almost the "
-                                                  "same: {} / {}", True),
-                                  _address_text(ADDRESS_HIGH,
-                                                "addresses almost the same ({score}%)")),
-                        0.1, 0.001, max_weight=12.0),
+                        _ALMOST_SAME_ADDRESS, 0.04, 0.001, max_weight=12.0),
+        ComparisonLevel("similar_address_postcode_typo", "similar address, postcode mistyped",
+                        _and_postcode(_SIMILAR_ADDRESS, typo=True), 0.01, 0.001,
+                        max_weight=JOINT_MAX),
         ComparisonLevel("same_postcode", "same postcode",
-                        _shared("postcodes", "same postcode: {}"), 0.08, 0.002),
+                        _shared("postcodes", "same postcode: {}"), 0.05, 0.002),
         ComparisonLevel("postcode_typo", "postcodes one character apart", _postcode_typo,
                         0.02, 0.002),
-        ComparisonLevel("similar_address", "similar address",
-                        _address_text(ADDRESS_MID, "addresses similar ({score}%)"), 0.03, 0.02),
+        ComparisonLevel("similar_address", "similar address", _SIMILAR_ADDRESS, 0.03, 0.02),
         ComparisonLevel("sector", "same postcode sector (a few thousand addresses)",
                         _shared("postcode_sectors", "same postcode sector: {}"), 0.05, 0.01),
         ComparisonLevel("outward", "same postcode district",
@@ -613,6 +695,12 @@ LOCATION = Comparison(
         _else("different", "different addresses", lambda a, b: "addresses differ", 0.32, 0.914),
     ),
 )
+# The levels that need a shared or a mistyped postcode: training measures their u among
+# pairs with that postcode relation.
+SHARED_POSTCODE_LEVELS = ("same_address_postcode", "almost_same_address_postcode",
+                          "similar_address_postcode", "same_postcode")
+MISTYPED_POSTCODE_LEVELS = ("same_address_postcode_typo", "almost_same_address_postcode_typo",
+                            "similar_address_postcode_typo", "postcode_typo")
 
 
 # ---------------------------------------------------------------------------------------------

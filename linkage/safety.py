@@ -22,7 +22,8 @@ FLAG_GENDER_CONFLICT = "gender_conflict"
 FLAG_PLACEHOLDER_NAME = "placeholder_name"
 # dob relations that a typing or recording error explains; anything else is a conflict.
 _DOB_EXPLAINED = frozenset({"exact", "swapped", "one_digit_off", "unknown"})
-_DIFFERENT_GIVEN = frozenset({"different", "jw_mid", "initial", "phonetic"})
+_DIFFERENT_GIVEN = frozenset({"different", "jw_mid", "initial", "phonetic", "middle_only",
+                              "crossed"})
 
 
 def identifier_conflict(a: RecordFeatures, b: RecordFeatures) -> str | None:

@@ -23,9 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rapidfuzz.distance import OSA
 
 from linkage.blocking import DEFAULT_RULES, BlockingRule, candidate_pairs
-from linkage.comparisons import COMPARISONS
+from linkage.comparisons import (
+    COMPARISONS,
+    LOCATION,
+    MISTYPED_POSTCODE_LEVELS,
+    SHARED_POSTCODE_LEVELS,
+)
 from linkage.features import RecordFeatures
 from linkage.model import ModelParams, default_params, trained_at_now
 
@@ -189,19 +195,148 @@ def _random_pairs(records: Sequence[RecordFeatures], n: int, link_only: bool,
     return sorted(pairs)
 
 
-def estimate_u(records: Sequence[RecordFeatures], params: ModelParams, *,
-               sample_size: int = 200_000, link_only: bool = False, seed: int = 42,
-               progress: Progress | None = None) -> int:
-    """Set params.u from randomly sampled pairs; returns the number of pairs sampled."""
+def _random_matrix(records: Sequence[RecordFeatures], *, sample_size: int, link_only: bool,
+                   seed: int, progress: Progress | None = None) -> PairMatrix | None:
     rng = random.Random(seed)
     size = len(records)
     possible = size * (size - 1) // 2
     pairs = _random_pairs(records, min(sample_size, possible), link_only, rng)
     if not pairs:
+        return None
+    return comparison_matrix(records, pairs, progress)
+
+
+def estimate_u(records: Sequence[RecordFeatures], params: ModelParams, *,
+               sample_size: int = 200_000, link_only: bool = False, seed: int = 42,
+               progress: Progress | None = None) -> int:
+    """Set params.u from randomly sampled pairs; returns the number of pairs sampled."""
+    pm = _random_matrix(records, sample_size=sample_size, link_only=link_only, seed=seed,
+                        progress=progress)
+    if pm is None:
         return 0
-    pm = comparison_matrix(records, pairs, progress)
     params.u = _level_shares(pm.gamma)
-    return len(pairs)
+    return len(pm.pairs)
+
+
+def _not_match(params: ModelParams, pm: PairMatrix) -> np.ndarray:
+    weights = score_matrix(params, pm)
+    return 1.0 - 1.0 / (1.0 + np.exp2(-np.clip(weights, -60.0, 60.0)))
+
+
+def discount_matches_in_u(random_pairs: PairMatrix, params: ModelParams,
+                          rounds: int = 3) -> float:
+    """Re-estimate u with each random pair weighted by the model's probability that it is
+    NOT a match; returns the share of the sample judged to be matches.
+
+    Random pairs are "almost all" non-matches only when duplicates are rare. Where a source
+    holds many records of the same people (FEBRL3: one pair in 2,000 is a match) the matches
+    in the sample inflate u of exactly the levels that identify a person (same address, same
+    date of birth), so the strongest evidence came out weakest. Needs m and lambda first.
+    """
+    if not random_pairs.pairs:
+        return 0.0
+    matched = 0.0
+    for _ in range(rounds):
+        not_match = _not_match(params, random_pairs)
+        params.u = _level_shares(random_pairs.gamma, not_match)
+        matched = float(1.0 - not_match.mean())
+    return matched
+
+
+Block = tuple[list[int], list[int] | None]
+
+
+def _postcode_blocks(records: Sequence[RecordFeatures]) -> tuple[list[Block], list[Block]]:
+    """Groups of records that share a postcode (pairs within a group), and pairs of groups
+    whose postcodes are one character apart (a substitution or two adjacent characters
+    swapped; pairs across the two groups)."""
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        for pc in set(r.postcodes):
+            groups.setdefault(pc, []).append(i)
+    same: list[Block] = [(g, None) for g in groups.values() if len(g) > 1]
+    keyed: dict[str, set[str]] = {}
+    for pc in groups:
+        for k in range(len(pc)):
+            keyed.setdefault(f"{pc[:k]}\0{pc[k + 1:]}", set()).add(pc)
+            if k + 1 < len(pc) and pc[k] != pc[k + 1]:
+                keyed.setdefault(f"{pc[:k]}{pc[k + 1]}{pc[k]}{pc[k + 2:]}\1", set()).add(pc)
+        keyed.setdefault(f"{pc}\1", set()).add(pc)
+    near: set[tuple[str, str]] = set()
+    for members in keyed.values():
+        if len(members) > 1:
+            ordered = sorted(members)
+            near.update((a, b) for x, a in enumerate(ordered) for b in ordered[x + 1:])
+    typo: list[Block] = [(groups[a], groups[b]) for a, b in sorted(near)]
+    return same, typo
+
+
+def _pairs_in_blocks(records: Sequence[RecordFeatures], blocks: Sequence[Block], n: int,
+                     link_only: bool, rng: random.Random) -> list[tuple[int, int]]:
+    """Up to n distinct random pairs, uniform over all the pairs the blocks hold."""
+    if not blocks:
+        return []
+    weights = [len(a) * (len(a) - 1) if b is None else len(a) * len(b) for a, b in blocks]
+    pairs: set[tuple[int, int]] = set()
+    attempts = 0
+    while len(pairs) < n and attempts < n * 5:
+        attempts += 1
+        a, b = rng.choices(blocks, weights)[0]
+        i, j = rng.sample(a, 2) if b is None else (rng.choice(a), rng.choice(b))
+        if i == j or (link_only and records[i].agency == records[j].agency):
+            continue
+        pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
+def refine_u_within_postcodes(records: Sequence[RecordFeatures], random_pairs: PairMatrix,
+                              params: ModelParams, *, link_only: bool = False,
+                              sample_size: int = 20_000, seed: int = 42) -> int:
+    """u of the address levels that need a shared (or mistyped) postcode, as
+    P(postcode relation) x P(level | postcode relation), both among non-matches.
+
+    A random sample holds few pairs that share a postcode, and almost none that also share
+    the address lines, so those levels' u used to rest on a pseudo-count. The second factor
+    is measured on a sample drawn from pairs that do share a postcode, where it is common.
+    Nothing is assumed about independence: where the lines follow from the postcode (UK
+    addresses: a postcode is a dozen homes) the lines add little; where they do not, they
+    add what they are worth. Returns the number of pairs compared."""
+    field = LOCATION.field
+    ci = COMPARISONS.index(LOCATION)
+    if not random_pairs.pairs:
+        return 0
+    not_match = _not_match(params, random_pairs)
+    rng = random.Random(seed)
+    u = dict(params.u.get(field, {}))
+    compared = 0
+    for blocks, typo, labels in zip(_postcode_blocks(records), (False, True),
+                                    (SHARED_POSTCODE_LEVELS, MISTYPED_POSTCODE_LEVELS),
+                                    strict=True):
+        pairs = _pairs_in_blocks(records, blocks, sample_size, link_only, rng)
+        if not pairs:
+            continue
+        related = np.array([_postcode_related(records[i], records[j], typo)
+                            for i, j in random_pairs.pairs])
+        p_related = float((not_match * related).sum() / max(not_match.sum(), 1e-12))
+        within = comparison_matrix(records, pairs)
+        weights = _not_match(params, within)
+        col = within.gamma[:, ci]
+        total = float(weights.sum())
+        compared += len(pairs)
+        if total <= 0:
+            continue
+        for label in labels:
+            count = float(weights[col == LOCATION.index(label)].sum())
+            u[label] = p_related * (count + _SMOOTH) / (total + _SMOOTH)
+    norm = sum(u.values())
+    params.u[field] = {k: v / norm for k, v in u.items()}
+    return compared
+
+
+def _postcode_related(a: RecordFeatures, b: RecordFeatures, typo: bool) -> bool:
+    if set(a.postcodes) & set(b.postcodes):
+        return not typo
+    return typo and any(OSA.distance(x, y) == 1 for x in a.postcodes for y in b.postcodes)
 
 
 def estimate_m_em(pm: PairMatrix, params: ModelParams, *, max_iterations: int = 100,
@@ -282,8 +417,12 @@ def train(
     """Train m, u, lambda and tf tables on records without labels. Returns new params."""
     started = time.perf_counter()
     p = (params or default_params()).copy()
-    sampled = estimate_u(records, p, sample_size=u_sample_size, link_only=link_only,
-                         seed=seed, progress=progress)
+    random_matrix = _random_matrix(records, sample_size=u_sample_size, link_only=link_only,
+                                   seed=seed, progress=progress)
+    sampled = 0
+    if random_matrix is not None:
+        p.u = _level_shares(random_matrix.gamma)
+        sampled = len(random_matrix.pairs)
     if matrix is None:
         if pairs is None:
             pairs = candidate_pairs(records, rules, link_only=link_only)
@@ -299,6 +438,12 @@ def train(
     if possible:
         p.lambda_ = min(max(share * len(matrix.pairs) / possible, 1e-9), 0.5)
     p.tf = term_frequencies(records)
+    matches_in_sample = 0.0
+    postcode_pairs = 0
+    if random_matrix is not None:
+        matches_in_sample = discount_matches_in_u(random_matrix, p)
+        postcode_pairs = refine_u_within_postcodes(records, random_matrix, p,
+                                                   link_only=link_only, seed=seed)
     p.trained_at = trained_at_now()
     p.training = {
         "source": "em",
@@ -308,6 +453,8 @@ def train(
         "em_iterations": em["iterations"],
         "em_converged": em["converged"],
         "candidate_match_share": round(share, 6),
+        "u_sample_match_share": round(matches_in_sample, 6),
+        "u_postcode_pairs": postcode_pairs,
         "seconds": round(time.perf_counter() - started, 2),
     }
     return p

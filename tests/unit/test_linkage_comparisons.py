@@ -356,3 +356,82 @@ def test_every_comparison_starts_with_null_and_ends_with_catch_all() -> None:
     for c in COMPARISONS:
         assert c.levels[0].is_null
         assert c.level_for(empty, empty)[0] == 0
+
+
+# --- added with the joint address levels and the name-field checks ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (("12 High Street, Leeds", "LS9 7AB"), ("12 high st leeds", "ls9 7ab"),
+         "same_address_postcode"),
+        (("12 High Street, Leeds", "LS9 7AB"), ("12 High Street, Leeds", "LS9 7BA"),
+         "same_address_postcode_typo"),
+        (("12 High Street, Leeds", "LS9 7AB"), ("12 Hihg Street, Leeds", "LS9 7AB"),
+         "almost_same_address_postcode"),
+        (("12 High Street, Leeds", "LS9 7AB"), ("12 Hihg Street, Leeds", "LS9 7AD"),
+         "almost_same_address_postcode_typo"),
+        (("12 High Street, Leeds", "LS9 7AB"), ("14 High Road, Leeds", "LS9 7AB"),
+         "similar_address_postcode"),
+        (("12 High Street, Leeds", "LS9 7AB"), ("14 High Road, Leeds", "LS9 7AX"),
+         "similar_address_postcode_typo"),
+        # The same lines in another postcode: another town's "12 High Street".
+        (("12 High Street, Leeds", "LS9 7AB"), ("12 High Street, Leeds", "M1 1AE"),
+         "same_address"),
+        (("12 High Street, Leeds", "LS9 7AB"), ("Flat 3 Rosebank Court, York", "LS9 7AB"),
+         "same_postcode"),
+    ],
+)
+def test_address_lines_and_postcode_are_one_joint_level(
+        a: tuple[str, str], b: tuple[str, str], expected: str) -> None:
+    label, reason = level("address", f(address_text=a[0], postcodes=[a[1]]),
+                          f(address_text=b[0], postcodes=[b[1]]))
+    assert label == expected, reason
+
+
+def test_joint_address_reason_names_both_parts() -> None:
+    _, reason = level("address", f(address_text="12 High Street, Leeds", postcodes=["LS9 7AB"]),
+                      f(address_text="12 Hihg Street, Leeds", postcodes=["LS9 7AB"]))
+    assert "almost the same" in reason and "same postcode LS9 7AB" in reason
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("Mathew", "Gareth Mathew", "token"),  # known by the middle name
+        ("Gareth Mathew", "Sean Mathew", "middle_only"),  # father and son, two brothers
+        ("Sean Mathew", "Shaun Mathew", "variant"),  # the first names still decide
+    ],
+)
+def test_a_shared_middle_name_alone_is_its_own_weak_level(a: str, b: str, expected: str) -> None:
+    label, reason = level("given_name", f(given_names=a), f(given_names=b))
+    assert label == expected, reason
+
+
+def test_a_shared_middle_name_with_same_birthday_and_home_is_possible_twins() -> None:
+    from linkage.safety import possible_twins
+
+    home = {"postcodes": ["LS9 7AB"], "address_text": "12 High Street, Leeds",
+            "family_name": "Khan", "dob": "2014-06-01", "dob_precision": "day"}
+    assert possible_twins(f(given_names="Adam Yusuf", **home), f(given_names="Bilal Yusuf", **home))
+
+
+def test_given_name_found_as_the_other_surname_is_crossed() -> None:
+    label, reason = level("given_name", f(given_names="George", family_name="Rees"),
+                          f(given_names="Hope", family_name="George"))
+    assert label == "crossed"
+    assert "George appears as the other record's surname" in reason
+
+
+def test_swapped_names_tolerate_a_typo_in_one_half() -> None:
+    a = f(given_names="Amy", family_name="Chandler")
+    b = f(given_names="Chandelr", family_name="Amy")
+    assert level("given_name", a, b)[0] == "swapped"
+    assert level("family_name", a, b)[0] == "swapped"
+
+
+def test_dob_transposition_across_the_day_month_boundary_of_an_iso_date() -> None:
+    # 1962-11-21 typed as 1962-12-11 ("1121" -> "1211" in yyyymmdd): two adjacent digits.
+    label, reason = level("date_of_birth", dob("1962-11-21"), dob("1962-12-11"))
+    assert label == "transposed", reason

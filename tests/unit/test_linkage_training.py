@@ -3,15 +3,22 @@ trained model links a FEBRL subset with high F1 and the parameters move from the
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import random
 import re
+from dataclasses import replace
 
 import pytest
 
+from analyzers.dates import parse_date
+from linkage import training
 from linkage.blocking import candidate_pairs
 from linkage.clustering import ScoredEdge, plan_clusters
 from linkage.evaluation import febrl_features, load_febrl, metrics
+from linkage.features import RecordFeatures
 from linkage.model import ModelParams, compare, default_params, probability
-from linkage.training import comparison_matrix, score_matrix, train
+from linkage.training import comparison_matrix, estimate_u, score_matrix, train
 
 pytest.importorskip("recordlinkage")
 
@@ -89,3 +96,67 @@ def test_common_surname_weighs_less_after_training(trained: tuple[ModelParams, o
 
     exact = FAMILY.index("exact")
     assert params.tf_adjustment(FAMILY, exact, common) < params.tf_adjustment(FAMILY, exact, rare)
+
+
+# --- u without the matches in the random sample, and u within postcodes ----------------------
+
+
+def _person(i: int, *, postcode: str, lines: str, dob: str) -> RecordFeatures:
+    return RecordFeatures(record_id=str(i), agency="LA", given=f"g{i}", family=f"f{i}",
+                          given_tokens=(f"g{i}",), family_tokens=(f"f{i}",),
+                          dob=parse_date(dob), postcodes=(postcode,),
+                          postcode_sectors=(postcode[:-2],), postcode_outwards=(postcode[:3],),
+                          address_text=lines)
+
+
+def _day(rng: random.Random) -> str:
+    return (dt.date(2005, 1, 1) + dt.timedelta(days=rng.randrange(3650))).isoformat()
+
+
+def test_matches_in_the_random_sample_do_not_weaken_the_strongest_evidence() -> None:
+    """200 people held three times each: one random pair in 300 is a match, and counting
+    those as non-matches made "same date of birth" look ten times commoner than it is."""
+    rng = random.Random(3)
+    records = []
+    for person in range(200):
+        where = (f"LS{person % 9 + 1} {rng.randrange(10)}AB", f"{person} High Street")
+        born = _day(rng)
+        for copy in range(3):
+            r = _person(person * 3 + copy, postcode=where[0], lines=where[1], dob=born)
+            records.append(replace(r, given=f"g{person}", family=f"f{person}",
+                                   given_tokens=(f"g{person}",), family_tokens=(f"f{person}",)))
+    params = train(records, u_sample_size=20_000)
+    raw = default_params()
+    estimate_u(records, raw, sample_size=20_000)  # the plain share among random pairs
+    assert raw.u["date_of_birth"]["exact"] > 1e-3
+    assert params.u["date_of_birth"]["exact"] < raw.u["date_of_birth"]["exact"] / 3
+    assert params.training["u_sample_match_share"] > 5e-4
+
+
+def test_u_within_postcodes_counts_lines_that_follow_the_postcode_once() -> None:
+    """UK-like: the postcode settles the street, so sharing both says little more than
+    sharing the postcode. Independent fields (as in FEBRL): sharing both says much more."""
+    rng = random.Random(5)
+
+    def data(dependent: bool) -> list[RecordFeatures]:
+        out = []
+        for i in range(1500):
+            pc = f"LS{rng.randrange(15)} {rng.randrange(10)}AB"
+            street = (f"{rng.randrange(4)} {pc} Road" if dependent
+                      else f"{rng.randrange(4)} Street {rng.randrange(1500)}")
+            out.append(_person(i, postcode=pc, lines=street, dob=_day(rng)))
+        return out
+
+    gains = []
+    for dependent in (True, False):
+        records = data(dependent)
+        params = default_params()
+        sample = training._random_matrix(records, sample_size=15_000, link_only=False, seed=1)
+        assert sample is not None
+        training.discount_matches_in_u(sample, params)
+        assert training.refine_u_within_postcodes(records, sample, params, sample_size=8_000)
+        u = params.u["address"]
+        gains.append(math.log2(u["same_postcode"] / u["same_address_postcode"]))
+    dependent_gain, independent_gain = gains
+    assert dependent_gain < 3  # ~log2(4): four homes per postcode
+    assert independent_gain > dependent_gain + 6
