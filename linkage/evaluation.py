@@ -13,13 +13,18 @@ Metrics, for both systems at the same match-probability threshold:
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from analyzers.dates import PartialDate, parse_date
 from analyzers.text import name_tokens, normalise_name
@@ -31,13 +36,18 @@ from linkage.safety import pair_flags
 from linkage.training import comparison_matrix, score_matrix, train
 
 __all__ = [
+    "Dataset",
     "EvalResult",
     "Metrics",
+    "febrl_dataset",
     "febrl_features",
+    "load_dataset",
     "load_febrl",
     "metrics",
     "run_casesearch",
     "run_splink",
+    "synthetic_dataset",
+    "wrong_clusters",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -183,13 +193,87 @@ def febrl_features(row: dict[str, Any], *, identifiers: bool = True) -> RecordFe
     )
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """Records as the linkage model sees them, and the true links used only for scoring."""
+
+    name: str
+    records: list[RecordFeatures]
+    links: list[tuple[str, str]]
+    link_only: bool
+
+
+def febrl_dataset(dataset: str, *, identifiers: bool = True) -> Dataset:
+    df, links, link_only = load_febrl(dataset)
+    records = [febrl_features(r, identifiers=identifiers) for r in df.to_dict("records")]
+    return Dataset(dataset, records, links, link_only)
+
+
+def synthetic_dataset(people: int, seed: int, *, identifiers: bool = True,
+                      work: Path | None = None) -> Dataset:
+    """The generator's multi-agency extracts (households, twins, siblings, name changes, house
+    moves) through the production path: ingest into a throwaway SQLite store, features from
+    the indexer's documents. True links come from the generator's truth file."""
+    from linkage.incremental import all_features
+    from schemas.db import engine_for, session_scope, upgrade
+    from schemas.ingest.directory import ingest_directory
+    from schemas.synthetic import generate_extracts
+    from schemas.tables import PersonRecordRow
+
+    with tempfile.TemporaryDirectory(prefix="casesearch-eval-", dir=work) as tmp:
+        out = Path(tmp)
+        generate_extracts(people, seed, out / "extracts")
+        url = f"sqlite:///{out / 'eval.db'}"
+        upgrade(url)
+        engine = engine_for(url)
+        ingest_directory(engine, out / "extracts", rejects_dir=out / "rejects")
+        with session_scope(engine) as session:
+            records = all_features(session)
+            source_of = {str(row.id): (row.agency_code, row.source_system, row.source_id)
+                         for row in session.execute(select(
+                             PersonRecordRow.id, PersonRecordRow.agency_code,
+                             PersonRecordRow.source_system, PersonRecordRow.source_id))}
+        engine.dispose()
+        with (out / "extracts" / "truth.csv").open(newline="", encoding="utf-8") as fh:
+            person_of = {(r["agency"], r["source_system"], r["source_id"]): r["person_key"]
+                         for r in csv.DictReader(fh)}
+    if not identifiers:
+        records = [replace(r, identifiers=(), invalid_identifiers=()) for r in records]
+    groups: dict[str, list[str]] = {}
+    for r in records:
+        assert r.record_id is not None
+        groups.setdefault(person_of[source_of[r.record_id]], []).append(r.record_id)
+    links = [pair for members in groups.values() for pair in combinations(members, 2)]
+    return Dataset(f"synthetic-{people}", records, links, False)
+
+
+def load_dataset(name: str, *, identifiers: bool = True, people: int = 3000,
+                 seed: int = 2004) -> Dataset:
+    if name in ("febrl3", "febrl4"):
+        return febrl_dataset(name, identifiers=identifiers)
+    if name == "synthetic":
+        return synthetic_dataset(people, seed, identifiers=identifiers)
+    raise ValueError(f"unknown dataset {name!r}: febrl3, febrl4 or synthetic")
+
+
+def wrong_clusters(nodes: Sequence[Hashable], predicted: dict[Hashable, int],
+                   true_links: Iterable[tuple[Hashable, Hashable]]) -> int:
+    """Predicted clusters that hold records of more than one true person: wrong merges."""
+    truth = _clusters_from_pairs(nodes, true_links)
+    people: dict[int, set[int]] = {}
+    for n in nodes:
+        people.setdefault(predicted[n], set()).add(truth[n])
+    return sum(1 for members in people.values() if len(members) > 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # casesearch
 # ---------------------------------------------------------------------------------------------
 
 
-def run_casesearch(dataset: str, *, identifiers: bool = True, threshold: float = 0.99,
-                   review_threshold: float = 0.6, cluster_cap: int = 12,
+def run_casesearch(dataset: str | Dataset, *, identifiers: bool = True,
+                   threshold: float = 0.99, review_threshold: float = 0.6,
+                   cluster_cap: int = 12,
                    progress: Progress | None = None) -> tuple[EvalResult, EvalResult]:
     """Train once, then cluster twice:
 
@@ -201,8 +285,9 @@ def run_casesearch(dataset: str, *, identifiers: bool = True, threshold: float =
 
     seconds = blocking + comparisons + training + scoring + clustering (data loading aside).
     """
-    df, links, link_only = load_febrl(dataset)
-    records = [febrl_features(r, identifiers=identifiers) for r in df.to_dict("records")]
+    data = (dataset if isinstance(dataset, Dataset)
+            else load_dataset(dataset, identifiers=identifiers))
+    records, links, link_only = data.records, data.links, data.link_only
     nodes = [r.record_id for r in records]
     started = time.perf_counter()
     pairs = candidate_pairs(records, link_only=link_only)
@@ -226,8 +311,10 @@ def run_casesearch(dataset: str, *, identifiers: bool = True, threshold: float =
         seconds = (t0 - started) + (time.perf_counter() - t0)
         assign = {records[i].record_id: c for i, c in plan.cluster_of().items()}
         m = metrics(nodes, assign, links)  # type: ignore[arg-type]
+        wrong = wrong_clusters(nodes, assign, links)  # type: ignore[arg-type]
         results.append(EvalResult("casesearch-policy" if safety else "casesearch", m, seconds,
-                                  {**details, "review_pairs": len(plan.review)}))
+                                  {**details, "review_pairs": len(plan.review),
+                                   "wrong_clusters": wrong}))
     return results[0], results[1]
 
 

@@ -106,38 +106,48 @@ def records(ids: Annotated[list[int], typer.Argument(help="record ids")]) -> Non
 
 
 def eval_linkage(
-    dataset: Annotated[str, typer.Option(help="febrl3 (deduplication) or febrl4 (two files)")]
+    dataset: Annotated[str, typer.Option(help="febrl3 (deduplication), febrl4 (two files) or "
+                                         "synthetic (the generator's multi-agency data)")]
     = "febrl3",
     no_identifiers: Annotated[bool, typer.Option("--no-identifiers",
-                                                 help="leave soc_sec_id out")] = False,
+                                                 help="leave identifiers out (FEBRL: "
+                                                 "soc_sec_id)")] = False,
     threshold: Annotated[float | None, typer.Option(
         help="match probability to link at (both systems); default link_auto_threshold")]
     = None,
-    splink: Annotated[bool, typer.Option(help="also run Splink (DuckDB)")] = True,
+    splink: Annotated[bool, typer.Option(help="also run Splink (DuckDB; FEBRL only)")] = True,
+    people: Annotated[int, typer.Option(min=50, max=200_000,
+                                        help="synthetic: people to generate")] = 3000,
+    seed: Annotated[int, typer.Option(help="synthetic: generator seed")] = 2004,
 ) -> None:
     """Train (no labels) and link FEBRL with casesearch and with Splink; print pairwise
     precision/recall/F1, B-cubed F1 and wall time of both. The last line is
-    `f1=<x> splink_f1=<y> seconds=<s> splink_seconds=<t>`."""
-    if dataset not in ("febrl3", "febrl4"):
-        fail("--dataset must be febrl3 or febrl4")
+    `f1=<x> splink_f1=<y> seconds=<s> splink_seconds=<t>`. On the synthetic data (households,
+    twins and siblings sharing surnames and addresses) it also prints wrong_clusters: the
+    identities that hold records of more than one true person."""
+    if dataset not in ("febrl3", "febrl4", "synthetic"):
+        fail("--dataset must be febrl3, febrl4 or synthetic")
     settings = settings_or_exit()
     cut = threshold if threshold is not None else settings.link_auto_threshold
-    from linkage.evaluation import run_casesearch, run_splink
+    from linkage.evaluation import load_dataset, run_casesearch, run_splink
 
     ids = not no_identifiers
     with _progress() as progress:
-        ours, policy = run_casesearch(dataset, identifiers=ids, threshold=cut,
+        data = load_dataset(dataset, identifiers=ids, people=people, seed=seed)
+        ours, policy = run_casesearch(data, threshold=cut,
                                       review_threshold=settings.link_review_threshold,
                                       cluster_cap=settings.link_cluster_cap,
                                       progress=_Bar(progress))
-    theirs = run_splink(dataset, identifiers=ids, threshold=cut) if splink else None
-    typer.echo(f"dataset={dataset} identifiers={'yes' if ids else 'no'} threshold={cut:g}")
+    theirs = (run_splink(dataset, identifiers=ids, threshold=cut)
+              if splink and dataset != "synthetic" else None)
+    typer.echo(f"dataset={data.name} identifiers={'yes' if ids else 'no'} threshold={cut:g} "
+               f"records={len(data.records)}")
     for r in (ours, policy, theirs):
         if r is None:
             continue
         m = r.metrics
-        extra = f" review_pairs={r.details['review_pairs']}" if "review_pairs" in r.details \
-            else ""
+        extra = "".join(f" {k}={r.details[k]}" for k in ("review_pairs", "wrong_clusters")
+                        if k in r.details)
         typer.echo(f"{r.system:<18} precision={m.precision:.4f} recall={m.recall:.4f} "
                    f"f1={m.f1:.4f} bcubed_f1={m.bcubed_f1:.4f} seconds={r.seconds:.1f}{extra}")
     typer.echo("(casesearch = the model clustered like Splink, for a like-for-like comparison; "
