@@ -226,22 +226,20 @@ def _move_records(session: Session, record_ids: Sequence[int], to_person: str, e
                   now: dt.datetime) -> None:
     """Point records at to_person, keep the membership history and write outbox rows."""
     rows = []
+    with_history: set[int] = set()
     for chunk in _chunks(sorted(record_ids)):
         rows += list(session.scalars(select(PersonRecordRow)
                                      .where(PersonRecordRow.id.in_(chunk))))
-    for chunk in _chunks(sorted(record_ids)):
-        open_rows = {m.record_id: m for m in session.scalars(
-            select(RecordMembershipRow).where(RecordMembershipRow.record_id.in_(chunk),
-                                              RecordMembershipRow.valid_to.is_(None)))}
-        for rid in chunk:
-            current = open_rows.get(rid)
-            if current is not None:
-                current.valid_to = now
+        # One query per chunk for both: the open membership rows to close, and which records
+        # have any history at all (not one query per record).
+        for m in session.scalars(select(RecordMembershipRow)
+                                 .where(RecordMembershipRow.record_id.in_(chunk))):
+            with_history.add(m.record_id)
+            if m.valid_to is None:
+                m.valid_to = now
     resolved = _resolve(session, {r.person_id for r in rows if r.person_id})
     for r in rows:
-        has_history = session.scalar(select(RecordMembershipRow.id).where(
-            RecordMembershipRow.record_id == r.id).limit(1)) is not None
-        if not has_history and r.person_id:
+        if r.id not in with_history and r.person_id:
             # First move: record where it has been since it arrived.
             session.add(RecordMembershipRow(
                 record_id=r.id, person_id=resolved.get(r.person_id, r.person_id),
