@@ -48,10 +48,13 @@ def child(directory: Path, url: str) -> None:
     seconds = time.perf_counter() - started
     accepted = sum(r.accepted for r in reports.values())
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The parse workers are this process's children, joined by now: the largest one's peak.
+    workers_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "records": accepted,
                       "person_records": manifest["person_records"],
                       "rejected": sum(r.rejected for r in reports.values()),
-                      "peak_rss_mib": round(peak_mib, 1)}))
+                      "peak_rss_mib": round(peak_mib, 1),
+                      "worker_peak_rss_mib": round(workers_mib, 1)}))
 
 
 def database_url(backend: str, work: Path) -> tuple[str, str | None]:
@@ -112,7 +115,9 @@ def main() -> None:
         print(f"{backend:10s} people={args.people} person_records={result['person_records']} "
               f"all_records={result['records']} seconds={result['seconds']:.1f} "
               f"person_records_per_s={rate_people:.0f} records_per_s={rate_all:.0f} "
-              f"peak_rss_mib={result['peak_rss_mib']} rejected={result['rejected']}",
+              f"peak_rss_mib={result['peak_rss_mib']} "
+              f"worker_peak_rss_mib={result.get('worker_peak_rss_mib', 0)} "
+              f"rejected={result['rejected']}",
               flush=True)
 
 

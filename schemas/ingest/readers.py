@@ -1,8 +1,14 @@
 """Streaming readers for agency extracts: CSV, JSON Lines and FHIR R4 Patient.
 
-Each reader yields one ``Parsed`` per input row, in order, holding either a validated record
-or the reasons it was rejected. Nothing is read whole into memory except a single FHIR
-Bundle document, which is one JSON value by definition.
+Reading is split in two so that the costly half can run on every core:
+* a reader (``read_csv``, ``read_jsonl``, ``read_fhir``) streams the file and yields raw
+  units, each tagged with its line number: cheap, in order, in the calling process;
+* ``ParseJob.parse`` turns units into ``Parsed`` rows, each holding either a record prepared
+  for the store or the reasons it was rejected. It is a pure function of the units, so it
+  gives the same answer in this process or in a worker (see ``schemas.ingest.pipeline``).
+
+Nothing is read whole into memory except a single FHIR Bundle document, which is one JSON
+value by definition.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas.ingest.fhir import patient_to_record
 from schemas.ingest.outcome import Rejection, rejections_from_validation
-from schemas.records import AnyRecord, Case, CaseNote, PersonRecord
+from schemas.ingest.prepare import Prepared, Record, prepare
+from schemas.records import AnyRecord, PersonRecord
 
-Record = PersonRecord | Case | CaseNote
 _any_record: TypeAdapter[Record] = TypeAdapter(AnyRecord)
 
 # A single field larger than this is rejected by the model; the csv module must not abort first.
@@ -43,8 +49,47 @@ class FileError(ValueError):
 @dataclass
 class Parsed:
     line: int
-    record: Record | None = None
+    prepared: Prepared | None = None
     rejections: list[Rejection] = field(default_factory=list)
+
+
+Unit = tuple[int, Any]  # (line number, raw row): bytes, CSV values or a Decoded value
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A JSON value already parsed by the reader (a whole FHIR document)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    """How to turn one file's units into Parsed rows; small and picklable."""
+
+    fmt: str  # csv | jsonl | fhir
+    agency: str
+    header: tuple[str, ...] = ()  # csv only
+    source_system: str = "fhir"  # fhir only
+
+    def parse(self, units: list[Unit]) -> list[Parsed]:
+        out: list[Parsed] = []
+        for line, raw in units:
+            if self.fmt == "csv":
+                out.append(parse_csv_row(line, raw, self.header, self.agency))
+            elif self.fmt == "jsonl":
+                out.append(parse_jsonl_line(line, raw, self.agency))
+            else:
+                out.extend(parse_fhir_value(line, raw, self.agency, self.source_system))
+        return out
+
+
+@dataclass
+class Source:
+    """A file being read: its parse job and the stream of its units."""
+
+    job: ParseJob
+    units: Iterator[Unit]
 
 
 def _has_bad_utf8(text: str) -> bool:
@@ -102,7 +147,8 @@ def csv_row_to_record(row: dict[str, str], agency: str) -> dict[str, Any]:
     return record
 
 
-def read_csv(raw: IO[bytes], agency: str) -> Iterator[Parsed]:
+def read_csv(raw: IO[bytes], agency: str) -> Source:
+    """Check the header now; the rows stream as (line, values) units."""
     text = _text_stream(raw)
     header_line = text.readline()
     if not header_line.strip():
@@ -119,82 +165,101 @@ def read_csv(raw: IO[bytes], agency: str) -> Iterator[Parsed]:
     if unknown:
         raise FileError(f"unknown column(s): {', '.join(unknown)}; the documented columns are "
                         + ", ".join(CSV_COLUMNS))
+    return Source(ParseJob("csv", agency, header=tuple(header)), _csv_units(text))
+
+
+def _csv_units(text: io.TextIOWrapper) -> Iterator[Unit]:
     reader = csv.reader(text)
     for values in reader:
         line = reader.line_num + 1  # +1: the header was read outside the csv reader
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            yield Parsed(line, rejections=[Rejection(
-                line, "row", f"has {len(values)} fields, the header has {len(header)}")])
-            continue
-        row = dict(zip(header, values, strict=True))
-        source_id = row.get("source_id") or None
-        bad = [k for k, v in row.items() if _has_bad_utf8(v)]
-        if bad:
-            yield Parsed(line, rejections=[Rejection(line, bad[0], "is not valid UTF-8",
-                                                     _safe_id(source_id))])
-            continue
-        yield _validate(line, csv_row_to_record(row, agency), PersonRecord, source_id)
+        if any(v.strip() for v in values):
+            yield line, values
+
+
+def parse_csv_row(line: int, values: list[str], header: tuple[str, ...], agency: str) -> Parsed:
+    if len(values) != len(header):
+        return Parsed(line, rejections=[Rejection(
+            line, "row", f"has {len(values)} fields, the header has {len(header)}")])
+    row = dict(zip(header, values, strict=True))
+    source_id = row.get("source_id") or None
+    bad = [k for k, v in row.items() if _has_bad_utf8(v)]
+    if bad:
+        return Parsed(line, rejections=[Rejection(line, bad[0], "is not valid UTF-8",
+                                                  _safe_id(source_id))])
+    return _parsed(line, _validate(line, csv_row_to_record(row, agency), PersonRecord,
+                                   source_id))
 
 
 # --- JSON Lines --------------------------------------------------------------------------------
 
-def _json_lines(raw: IO[bytes]) -> Iterator[tuple[int, Any | Rejection]]:
+def _line_units(raw: IO[bytes]) -> Iterator[Unit]:
     for number, data in enumerate(raw, start=1):
-        if not data.strip():
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            yield number, Rejection(number, "line", "is not valid UTF-8")
-            continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, Rejection(number, "line", f"is not valid JSON ({exc.msg})")
+        if data.strip():
+            yield number, data
 
 
-def read_jsonl(raw: IO[bytes], agency: str) -> Iterator[Parsed]:
+def _decode_json(line: int, data: bytes) -> Any | Rejection:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return Rejection(line, "line", "is not valid UTF-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Rejection(line, "line", f"is not valid JSON ({exc.msg})")
+
+
+def read_jsonl(raw: IO[bytes], agency: str) -> Source:
+    return Source(ParseJob("jsonl", agency), _jsonl_units(raw))
+
+
+def _jsonl_units(raw: IO[bytes]) -> Iterator[Unit]:
     seen_any = False
-    for line, value in _json_lines(raw):
+    for unit in _line_units(raw):
         seen_any = True
-        if isinstance(value, Rejection):
-            yield Parsed(line, rejections=[value])
-            continue
-        source_id = _source_id(value)
-        parsed = _validate(line, value, None, source_id)
-        if parsed.record is not None and parsed.record.source.agency != agency:
-            parsed = Parsed(line, rejections=[Rejection(
-                line, "source.agency",
-                f"is {parsed.record.source.agency!r} but the file is being ingested for "
-                f"{agency!r}", _safe_id(source_id))])
-        yield parsed
+        yield unit
     if not seen_any:
         raise FileError("the file is empty: expected one JSON record per line")
 
 
+def parse_jsonl_line(line: int, data: bytes, agency: str) -> Parsed:
+    value = _decode_json(line, data)
+    if isinstance(value, Rejection):
+        return Parsed(line, rejections=[value])
+    source_id = _source_id(value)
+    checked = _validate(line, value, None, source_id)
+    if not isinstance(checked, Parsed) and checked.source.agency != agency:
+        return Parsed(line, rejections=[Rejection(
+            line, "source.agency",
+            f"is {checked.source.agency!r} but the file is being ingested for "
+            f"{agency!r}", _safe_id(source_id))])
+    return _parsed(line, checked)
+
+
 # --- FHIR --------------------------------------------------------------------------------------
 
-def read_fhir(raw: IO[bytes], agency: str, source_system: str = "fhir") -> Iterator[Parsed]:
+def read_fhir(raw: IO[bytes], agency: str, source_system: str = "fhir") -> Source:
     """FHIR R4: a Patient, a Bundle of Patients, or NDJSON of resources."""
     head = raw.peek(64) if hasattr(raw, "peek") else b""
     first = head.lstrip()[:1]
     if not first:
         raise FileError("the file is empty: expected FHIR Patient resources")
     whole = _whole_json(raw)
-    items: Iterator[tuple[int, Any | Rejection]]
-    items = iter([(1, whole)]) if whole is not None else _json_lines(raw)
-    for line, value in items:
-        if isinstance(value, Rejection):
-            yield Parsed(line, rejections=[value])
-            continue
-        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-            for index, entry in enumerate(value.get("entry") or [], start=1):
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                yield _fhir_one(index, resource, agency, source_system)
-            continue
-        yield _fhir_one(line, value, agency, source_system)
+    units: Iterator[Unit]
+    units = iter([(1, Decoded(whole))]) if whole is not None else _line_units(raw)
+    return Source(ParseJob("fhir", agency, source_system=source_system), units)
+
+
+def parse_fhir_value(line: int, raw: bytes | Decoded, agency: str,
+                     source_system: str) -> list[Parsed]:
+    value = raw.value if isinstance(raw, Decoded) else _decode_json(line, raw)
+    if isinstance(value, Rejection):
+        return [Parsed(line, rejections=[value])]
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        return [_fhir_one(index, entry.get("resource") if isinstance(entry, dict) else None,
+                          agency, source_system)
+                for index, entry in enumerate(value.get("entry") or [], start=1)]
+    return [_fhir_one(line, value, agency, source_system)]
 
 
 def _whole_json(raw: IO[bytes]) -> Any | None:
@@ -231,20 +296,24 @@ def _fhir_one(line: int, resource: Any, agency: str, source_system: str) -> Pars
         field_name, _, reason = str(exc).partition(": ")
         return Parsed(line, rejections=[Rejection(line, field_name, reason or str(exc),
                                                   _safe_id(resource.get("id")))])
-    return _validate(line, mapped, PersonRecord, resource.get("id"))
+    return _parsed(line, _validate(line, mapped, PersonRecord, resource.get("id")))
 
 
 # --- shared ------------------------------------------------------------------------------------
 
 def _validate(line: int, data: Any, model: type[PersonRecord] | None,
-              source_id: Any) -> Parsed:
+              source_id: Any) -> Record | Parsed:
+    """The valid record, or a rejected Parsed naming each failing field."""
     try:
-        record = model.model_validate(data) if model else _any_record.validate_python(data)
+        return model.model_validate(data) if model else _any_record.validate_python(data)
     except ValidationError as exc:
         return Parsed(line, rejections=rejections_from_validation(line, exc, _safe_id(source_id)))
     except ValueError as exc:  # a normaliser's own error (e.g. an impossible date)
         return Parsed(line, rejections=[Rejection(line, "record", str(exc), _safe_id(source_id))])
-    return Parsed(line, record=record)
+
+
+def _parsed(line: int, checked: Record | Parsed) -> Parsed:
+    return checked if isinstance(checked, Parsed) else Parsed(line, prepare(line, checked))
 
 
 def _source_id(value: Any) -> Any:
@@ -263,8 +332,19 @@ def _safe_id(value: Any) -> str | None:
 READERS = {"csv": read_csv, "jsonl": read_jsonl, "fhir": read_fhir}
 
 
-def open_reader(path: Path, fmt: str, agency: str) -> tuple[IO[bytes], Iterator[Parsed]]:
+def open_reader(path: Path, fmt: str, agency: str) -> tuple[IO[bytes], Source]:
+    """Open the file and check its header; the caller closes it (this does, if it raises)."""
     if fmt not in READERS:
         raise FileError(f"--format: unknown format {fmt!r} (use csv, jsonl or fhir)")
     raw = path.open("rb")
-    return raw, READERS[fmt](raw, agency)
+    try:
+        return raw, READERS[fmt](raw, agency)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def parse_all(source: Source) -> Iterator[Parsed]:
+    """Parse in this process, one unit at a time (small files, tests)."""
+    for unit in source.units:
+        yield from source.job.parse([unit])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ from schemas.ingest.outcome import (
     RejectsWriter,
     rejections_from_validation,
 )
-from schemas.ingest.readers import FileError, Parsed, Record, open_reader
-from schemas.ingest.store import UnknownAgency, known_agencies, upsert_batch
+from schemas.ingest.pipeline import MIN_PARALLEL_BYTES, default_workers, parse_pool, parse_stream
+from schemas.ingest.prepare import Prepared, Record, prepare
+from schemas.ingest.readers import FileError, Parsed, open_reader
+from schemas.ingest.store import UnknownAgency, known_agencies, upsert_prepared
 from schemas.records import AnyRecord
 
 BATCH_SIZE = 1000
@@ -34,11 +37,11 @@ def check_agency(engine: Engine, agency: str) -> None:
 def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
            batch_size: int, on_batch: Callable[[int], None] | None) -> IngestReport:
     report = IngestReport()
-    batch: list[tuple[int, Record]] = []
+    batch: list[Prepared] = []
 
     def flush() -> None:
         if batch:
-            outcome = upsert_batch(engine, batch)
+            outcome = upsert_prepared(engine, batch)
             for r in outcome.rejections:
                 rejects.write(r)
             report.add(outcome)
@@ -47,34 +50,48 @@ def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
             batch.clear()
 
     for item in parsed:
-        if item.record is None:
+        if item.prepared is None:
             for r in item.rejections[:1] or [Rejection(item.line, "row", "rejected")]:
                 report.reject(r)
             for r in item.rejections:
                 rejects.write(r)
             continue
-        batch.append((item.line, item.record))
+        batch.append(item.prepared)
         if len(batch) >= batch_size:
             flush()
     flush()
     return report
 
 
+def workers_for(size: int, workers: int | None) -> int:
+    """Parse workers for a file of ``size`` bytes: None means one per core if worth it."""
+    if workers is not None:
+        return workers
+    return default_workers() if size >= MIN_PARALLEL_BYTES else 0
+
+
 def ingest_file(engine: Engine, path: Path, agency: str, fmt: str,
                 rejects_path: Path | None = None, batch_size: int = BATCH_SIZE,
                 on_batch: Callable[[int], None] | None = None,
-                on_bytes: Callable[[int], None] | None = None) -> IngestReport:
-    """Stream a file into the store. Raises FileError / UnknownAgency for whole-file problems."""
+                on_bytes: Callable[[int], None] | None = None,
+                workers: int | None = None, pool: Executor | None = None) -> IngestReport:
+    """Stream a file into the store. Raises FileError / UnknownAgency for whole-file problems.
+
+    Rows are parsed in ``pool`` if given, else in a pool of ``workers`` processes (default:
+    one per core for a large file, none for a small one); either way in file order.
+    """
     check_agency(engine, agency)
     if not path.is_file():
         raise FileError(f"FILE: {path} does not exist or is not a file")
-    raw, reader = open_reader(path, fmt, agency)
+    raw, source = open_reader(path, fmt, agency)  # checks the header before any pool starts
     rejects = RejectsWriter(rejects_path)
     try:
-        items: Iterator[Parsed] = reader
-        if on_bytes is not None:
-            items = _track_bytes(reader, raw, on_bytes)
-        return _store(engine, items, rejects, batch_size, on_batch)
+        own_workers = 0 if pool is not None else workers_for(path.stat().st_size, workers)
+        with parse_pool(own_workers) as own:
+            items: Iterator[Parsed] = parse_stream(source, pool or own)
+            if on_bytes is not None:
+                items = _track_bytes(items, raw, on_bytes)
+            return _store(engine, items, rejects, batch_size, on_batch)
     finally:
         raw.close()
         rejects.close()
@@ -107,7 +124,7 @@ def ingest_payload(engine: Engine, records: list[Any], agency: str | None = None
                 index, "source.agency", f"is {record.source.agency!r}, outside your agency "
                 f"scope {agency!r}", record.source.source_id)]))
         else:
-            parsed.append(Parsed(index, record=record))
+            parsed.append(Parsed(index, prepare(index, record)))
     report = _store(engine, parsed, RejectsWriter(None), BATCH_SIZE, None)
     # Keep every rejection for the API answer, not just the first per row.
     report.rejections = [r for p in parsed for r in p.rejections] + [

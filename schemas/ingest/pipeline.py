@@ -1,0 +1,71 @@
+"""Parse an extract on every core while keeping its rows in file order.
+
+The reading process streams units (line number + raw row) in chunks to a process pool and
+yields the parsed rows chunk by chunk in submission order, so rejections keep their exact
+line numbers and the store sees rows in file order. At most ``AHEAD`` chunks are in flight,
+so memory stays flat however large the file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+
+from schemas.ingest.readers import Parsed, ParseJob, Source, Unit, parse_all
+
+CHUNK_UNITS = 256  # rows per task: big enough to amortise pickling, small enough to balance
+AHEAD = 24  # chunks in flight: keeps the workers busy while the store waits on the database
+# Below this a pool costs more to start (about a second) than it saves.
+MIN_PARALLEL_BYTES = 4 * 1024 * 1024
+MAX_WORKERS = 4
+
+
+def default_workers() -> int:
+    """One parse worker per core; none on one core or inside a daemon (Celery) process."""
+    cores = os.cpu_count() or 1
+    if cores < 2 or multiprocessing.current_process().daemon:
+        return 0
+    return min(cores, MAX_WORKERS)
+
+
+@contextmanager
+def parse_pool(workers: int) -> Iterator[Executor | None]:
+    """A pool of ``workers`` processes, or None (parse in this process) for 0."""
+    if workers <= 0:
+        yield None
+        return
+    # spawn, not fork: the caller may hold database connections and threads (the API server).
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _parse_chunk(job: ParseJob, units: list[Unit]) -> list[Parsed]:
+    return job.parse(units)
+
+
+def parse_stream(source: Source, pool: Executor | None,
+                 chunk_units: int = CHUNK_UNITS) -> Iterator[Parsed]:
+    """Every unit of ``source`` parsed, in file order; in ``pool`` when one is given."""
+    if pool is None:
+        yield from parse_all(source)
+        return
+    pending: deque[Future[list[Parsed]]] = deque()
+    chunk: list[Unit] = []
+    for unit in source.units:
+        chunk.append(unit)
+        if len(chunk) >= chunk_units:
+            pending.append(pool.submit(_parse_chunk, source.job, chunk))
+            chunk = []
+            if len(pending) >= AHEAD:
+                yield from pending.popleft().result()
+    if chunk:
+        pending.append(pool.submit(_parse_chunk, source.job, chunk))
+    while pending:
+        yield from pending.popleft().result()
