@@ -93,8 +93,16 @@ class ParsedGiven:
     sex_hint: Literal["male", "female"] | None = None
 
 
+# Given names recur across records and candidates: each is parsed once (the result is frozen).
+_CACHED_LENGTH = 80
+
+
 def parse_given_name(raw: str) -> ParsedGiven:
     """Detect placeholder given names such as "Baby of Smith", "Unborn", "BOY", "Twin 1"."""
+    return _parse_given_cached(raw) if len(raw) <= _CACHED_LENGTH else _parse_given(raw)
+
+
+def _parse_given(raw: str) -> ParsedGiven:
     norm = normalise_name(_BABY_OF.sub(" baby of ", raw))
     if not norm:
         return ParsedGiven("", False)
@@ -138,6 +146,9 @@ def parse_given_name(raw: str) -> ParsedGiven:
     )
 
 
+_parse_given_cached = lru_cache(maxsize=100_000)(_parse_given)
+
+
 # ---------------------------------------------------------------------------------------------
 # Phonetic keys
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +161,11 @@ def phonetic_keys(name: str) -> dict[str, str]:
     it per token (``name_tokens``) for per-token keys. The algorithms are defined for English
     letters only, so a name with no a-z letters (another script, digits) returns {}.
     """
+    return dict(_phonetic_cached(name))  # a copy: the cached dict is shared
+
+
+@lru_cache(maxsize=100_000)
+def _phonetic_cached(name: str) -> dict[str, str]:
     letters = "".join(_ASCII_WORD.findall(compact_name(name)))
     if not letters:
         return {}

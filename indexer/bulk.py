@@ -3,11 +3,17 @@
 Each document is written with ``version_type=external_gte`` and ``version`` = the SQL record
 version, so replays and out-of-order deliveries are harmless: OpenSearch answers 409 for a
 document older than what it holds, which is counted as a conflict, not an error.
+
+``bulk_index_pipelined`` sends chunks on a background thread while the caller builds the next
+ones (SQL reads and document building overlap OpenSearch's indexing time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +21,7 @@ from opensearchpy import OpenSearch, helpers
 
 from indexer.documents import IndexDoc
 
-__all__ = ["BulkResult", "bulk_index", "index_actions"]
+__all__ = ["BulkResult", "bulk_index", "bulk_index_pipelined", "index_actions"]
 
 DEFAULT_CHUNK = 500
 DEFAULT_CHUNK_BYTES = 10 * 1024 * 1024
@@ -82,3 +88,49 @@ def bulk_index(client: OpenSearch, index: str, docs: Iterable[IndexDoc], *,
     if refresh:
         client.indices.refresh(index=index)
     return result
+
+
+def bulk_index_pipelined(client: OpenSearch, chunks: Iterable[tuple[str, Sequence[IndexDoc]]],
+                         *, in_flight: int = 2, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                         request_timeout: float | None = None) -> dict[str, BulkResult]:
+    """Write ``(index, docs)`` chunks, one bulk request each (split further only beyond
+    ``max_chunk_bytes``), returning a result per index.
+
+    ``chunks`` is consumed in the calling thread (it may read SQL through the caller's session)
+    while up to ``in_flight - 1`` earlier chunks are queued or being sent by one background
+    thread. The first transport error is raised once the chunks before it are done; nothing
+    after it is sent. Order between chunks does not matter: documents carry external versions.
+    """
+    results: dict[str, BulkResult] = {}
+    pending: deque[tuple[str, Future[BulkResult]]] = deque()
+    failed = threading.Event()
+
+    def send(index: str, docs: Sequence[IndexDoc]) -> BulkResult:
+        if failed.is_set():  # an earlier chunk failed: the batch is retried as a whole
+            return BulkResult()
+        try:
+            return bulk_index(client, index, docs, chunk_size=max(1, len(docs)),
+                              max_chunk_bytes=max_chunk_bytes, request_timeout=request_timeout)
+        except BaseException:
+            failed.set()
+            raise
+
+    def collect() -> None:
+        index, future = pending.popleft()
+        results.setdefault(index, BulkResult()).add(future.result())
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as pool:
+        try:
+            for index, docs in chunks:
+                if not docs:
+                    continue
+                pending.append((index, pool.submit(send, index, docs)))
+                while len(pending) >= max(1, in_flight):
+                    collect()
+            while pending:
+                collect()
+        except BaseException:
+            for _, future in pending:
+                future.cancel()  # not started yet: never sent
+            raise
+    return results

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import String, cast, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from analyzers.dates import PartialDate, date_keys, is_placeholder_dob
 from analyzers.names import parse_given_name, phonetic_keys
@@ -31,6 +32,8 @@ __all__ = [
     "IndexDoc",
     "iter_all_note_docs",
     "iter_all_person_docs",
+    "iter_note_doc_chunks",
+    "iter_person_doc_chunks",
     "load_note_docs",
     "load_person_docs",
     "note_document",
@@ -108,14 +111,19 @@ def _name_values(raw: Iterable[str | None]) -> list[str]:
     return _unique(out)
 
 
+@lru_cache(maxsize=100_000)
+def _token_keys(token: str) -> tuple[str, ...]:
+    """Phonetic keys of one token (cached: the same names recur across many records)."""
+    codes = phonetic_keys(token)
+    # Same form as linkage.features.name_keys: "metaphone:SM0", "nysiis:SNAT".
+    return tuple(f"{algo}:{codes[algo]}" for algo in ("metaphone", "nysiis") if codes.get(algo))
+
+
 def _keys(names: Iterable[str]) -> list[str]:
     keys: list[str] = []
     for name in names:
         for token in name_tokens(name):
-            codes = phonetic_keys(token)
-            # Same form as linkage.features.name_keys: "metaphone:SM0", "nysiis:SNAT".
-            keys.extend(f"{algo}:{codes[algo]}" for algo in ("metaphone", "nysiis")
-                        if codes.get(algo))
+            keys.extend(_token_keys(token))
     return _unique(keys)
 
 
@@ -263,16 +271,29 @@ def _person_docs(session: Session, rows: Sequence[PersonRecordRow],
             for r in rows]
 
 
+def _person_rows_query() -> Any:
+    # Names, identifiers and addresses come with one query each per chunk (selectin); the
+    # relationships are not part of the document, so they are not loaded at all.
+    return select(PersonRecordRow).options(lazyload(PersonRecordRow.relationships))
+
+
+def iter_person_doc_chunks(session: Session, record_ids: Iterable[int],
+                           chunk: int = _CHUNK) -> Iterator[list[IndexDoc]]:
+    """Current documents of the given person records, ``chunk`` records at a time (a few SQL
+    queries per chunk, whatever its size; missing ids are skipped)."""
+    ids = sorted(set(record_ids))
+    if not ids:
+        return
+    kinds = _agency_kinds(session)
+    for start in range(0, len(ids), chunk):
+        rows = list(session.scalars(_person_rows_query().where(
+            PersonRecordRow.id.in_(ids[start:start + chunk]))))
+        yield _person_docs(session, rows, kinds)
+
+
 def load_person_docs(session: Session, record_ids: Iterable[int]) -> list[IndexDoc]:
     """Current documents of the given person records (missing ids are skipped)."""
-    ids = sorted(set(record_ids))
-    kinds = _agency_kinds(session)
-    out: list[IndexDoc] = []
-    for start in range(0, len(ids), _CHUNK):
-        rows = list(session.scalars(select(PersonRecordRow).where(
-            PersonRecordRow.id.in_(ids[start:start + _CHUNK]))))
-        out.extend(_person_docs(session, rows, kinds))
-    return out
+    return [doc for docs in iter_person_doc_chunks(session, record_ids) for doc in docs]
 
 
 def iter_all_person_docs(session: Session, chunk: int = _CHUNK) -> Iterator[IndexDoc]:
@@ -280,7 +301,7 @@ def iter_all_person_docs(session: Session, chunk: int = _CHUNK) -> Iterator[Inde
     kinds = _agency_kinds(session)
     last = -1
     while True:
-        rows = list(session.scalars(select(PersonRecordRow).where(PersonRecordRow.id > last)
+        rows = list(session.scalars(_person_rows_query().where(PersonRecordRow.id > last)
                                     .order_by(PersonRecordRow.id).limit(chunk)))
         if not rows:
             return
@@ -337,14 +358,18 @@ def _note_docs(session: Session, notes: Sequence[CaseNoteRow]) -> list[IndexDoc]
     return out
 
 
-def load_note_docs(session: Session, note_ids: Iterable[int]) -> list[IndexDoc]:
+def iter_note_doc_chunks(session: Session, note_ids: Iterable[int],
+                         chunk: int = _CHUNK) -> Iterator[list[IndexDoc]]:
+    """Current documents of the given case notes, ``chunk`` notes at a time."""
     ids = sorted(set(note_ids))
-    out: list[IndexDoc] = []
-    for start in range(0, len(ids), _CHUNK):
+    for start in range(0, len(ids), chunk):
         notes = list(session.scalars(select(CaseNoteRow).where(
-            CaseNoteRow.id.in_(ids[start:start + _CHUNK]))))
-        out.extend(_note_docs(session, notes))
-    return out
+            CaseNoteRow.id.in_(ids[start:start + chunk]))))
+        yield _note_docs(session, notes)
+
+
+def load_note_docs(session: Session, note_ids: Iterable[int]) -> list[IndexDoc]:
+    return [doc for docs in iter_note_doc_chunks(session, note_ids) for doc in docs]
 
 
 def iter_all_note_docs(session: Session, chunk: int = _CHUNK) -> Iterator[IndexDoc]:

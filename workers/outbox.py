@@ -6,9 +6,11 @@ Every change in the SQL store writes an ``outbox`` row in the same transaction. 
    several drainers share the work without waiting on each other);
 2. loads the *current* state of each entity from SQL (the truth; the row's version only says
    that something changed) and bulk-writes it with ``external_gte`` versions, so running twice,
-   or out of order, is harmless;
-3. marks the rows processed in the same transaction, or, if OpenSearch is down, leaves them
-   pending with ``attempts`` and ``last_error`` updated;
+   or out of order, is harmless. Documents are read and built a chunk at a time (a few
+   queries per chunk, not per record) while the previous chunk is being written;
+3. only after every write was answered, marks the rows processed in the same transaction (one
+   UPDATE per few hundred rows), or, if OpenSearch is down, leaves them pending with
+   ``last_error`` updated (a row whose document was rejected gets ``attempts`` + 1);
 4. calls the linkage hook for the person records it indexed, when linkage provides one.
 
 A row that fails ``MAX_ATTEMPTS`` times for a per-document reason (a document OpenSearch
@@ -22,25 +24,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import TransportError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from indexer.bulk import BulkResult, bulk_index
+from indexer.bulk import BulkResult, bulk_index_pipelined
 from indexer.client import make_client
 from indexer.documents import (
     IndexDoc,
-    load_note_docs,
-    load_person_docs,
+    iter_note_doc_chunks,
+    iter_person_doc_chunks,
     note_ids_for_cases,
 )
-from indexer.lifecycle import ensure_indices, index_names
+from indexer.lifecycle import IndexNames, ensure_indices, index_names
 from schemas.db import engine_for, session_scope
 from schemas.settings import Settings
 from schemas.tables import OutboxRow, utcnow
@@ -59,8 +61,16 @@ __all__ = [
 
 log = logging.getLogger("casesearch.outbox")
 
-BATCH_SIZE = 500
+# Rows per transaction. Large enough that a case and its notes (close together in the outbox)
+# usually share a batch, so the notes are written once, not again with the case.
+BATCH_SIZE = 2000
+# Documents per bulk request; the next chunk is read and built while one is being written.
+DOC_CHUNK = 500
+# A bulk request legitimately takes longer than a search; a node that does not answer at all
+# still fails fast (connection refused).
+BULK_TIMEOUT = 60.0
 MAX_ATTEMPTS = 20
+_ID_CHUNK = 500
 
 
 class IndexUnavailable(RuntimeError):
@@ -108,17 +118,24 @@ def forget_ensured() -> None:
         _ensured.clear()
 
 
-def _pending(session: Session, batch_size: int) -> list[OutboxRow]:
-    stmt = (select(OutboxRow)
+class _Pending(NamedTuple):
+    id: int
+    entity_type: str
+    entity_id: int
+
+
+def _pending(session: Session, batch_size: int) -> list[_Pending]:
+    # Only the columns needed: rows are marked with one UPDATE, not through ORM objects.
+    stmt = (select(OutboxRow.id, OutboxRow.entity_type, OutboxRow.entity_id)
             .where(OutboxRow.processed_at.is_(None), OutboxRow.attempts < MAX_ATTEMPTS)
             .order_by(OutboxRow.id).limit(batch_size))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+    return [_Pending(int(i), str(t), int(e)) for i, t, e in session.execute(stmt)]
 
 
-def _docs_for(session: Session, rows: Iterable[OutboxRow]
-              ) -> tuple[list[IndexDoc], list[IndexDoc], list[int]]:
+def _entities(session: Session, rows: Iterable[_Pending]) -> tuple[set[int], set[int]]:
+    """(person record ids, case note ids) whose current documents the rows call for."""
     records = {r.entity_id for r in rows if r.entity_type == "person_record"}
     cases = {r.entity_id for r in rows if r.entity_type == "case"}
     notes = {r.entity_id for r in rows if r.entity_type == "case_note"}
@@ -126,7 +143,24 @@ def _docs_for(session: Session, rows: Iterable[OutboxRow]
     # notes needs nothing: notes are mapped to persons through their ``subjects`` keys at query
     # time; the record_ids/person_ids they carry are informative and refreshed by reindex.)
     notes |= set(note_ids_for_cases(session, cases))
-    return load_person_docs(session, records), load_note_docs(session, notes), sorted(records)
+    return records, notes
+
+
+def _doc_chunks(session: Session, names: IndexNames, records: set[int], notes: set[int]
+                ) -> Iterator[tuple[str, list[IndexDoc]]]:
+    """Documents a chunk at a time, read lazily: each chunk is built while the previous one
+    is being written."""
+    for docs in iter_person_doc_chunks(session, records, DOC_CHUNK):
+        yield names.persons, docs
+    for docs in iter_note_doc_chunks(session, notes, DOC_CHUNK):
+        yield names.notes, docs
+
+
+def _mark(session: Session, ids: Sequence[int], **values: Any) -> None:
+    """One UPDATE per chunk of ids (not one per row)."""
+    for start in range(0, len(ids), _ID_CHUNK):
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids[start:start + _ID_CHUNK]))
+                        .values(**values).execution_options(synchronize_session=False))
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -141,7 +175,7 @@ def _is_unavailable(exc: BaseException) -> bool:
 def drain_once(engine: Engine, client: OpenSearch, prefix: str,
                batch_size: int = BATCH_SIZE) -> DrainResult:
     """Process one batch. Raises IndexUnavailable if OpenSearch cannot be reached (the rows
-    then stay pending with attempts and last_error updated)."""
+    then stay pending with last_error updated)."""
     names = index_names(prefix)
     result = DrainResult()
     error: BaseException | None = None
@@ -150,40 +184,44 @@ def drain_once(engine: Engine, client: OpenSearch, prefix: str,
         if not rows:
             return result
         result.batches = 1
-        person_docs, note_docs, record_ids = _docs_for(session, rows)
-        bulk = BulkResult()
-        person_bulk = BulkResult()
+        records, notes = _entities(session, rows)
+        written: dict[str, BulkResult] = {}
         try:
-            person_bulk = bulk_index(client, names.persons, person_docs)
-            bulk.add(person_bulk)
-            bulk.add(bulk_index(client, names.notes, note_docs))
+            written = bulk_index_pipelined(client, _doc_chunks(session, names, records, notes),
+                                           request_timeout=BULK_TIMEOUT)
         except Exception as exc:
             if not _is_unavailable(exc):
                 raise
             error = exc
-        now = utcnow()
         if error is not None:
             # An outage is not the rows' fault: it does not use up their attempts.
-            message = f"opensearch unavailable: {type(error).__name__}"
-            for row in rows:
-                row.last_error = message
+            _mark(session, [r.id for r in rows],
+                  last_error=f"opensearch unavailable: {type(error).__name__}")
         else:
+            person_bulk = written.get(names.persons, BulkResult())
+            bulk = BulkResult()
+            for part in written.values():
+                bulk.add(part)
             failed_people = {int(i) for i, _ in person_bulk.errors if i.isdigit()}
             reasons = dict(person_bulk.errors)
+            done: list[int] = []
             for row in rows:
-                bad = (row.entity_type == "person_record" and row.entity_id in failed_people)
-                if bad:
-                    row.attempts += 1
-                    row.last_error = reasons.get(str(row.entity_id), "rejected")[:500]
+                if row.entity_type == "person_record" and row.entity_id in failed_people:
+                    session.execute(
+                        update(OutboxRow).where(OutboxRow.id == row.id)
+                        .values(attempts=OutboxRow.attempts + 1,
+                                last_error=reasons.get(str(row.entity_id), "rejected")[:500])
+                        .execution_options(synchronize_session=False))
                     result.failed += 1
                 else:
-                    row.processed_at = now
-                    result.processed += 1
+                    done.append(row.id)
+            _mark(session, done, processed_at=utcnow())
+            result.processed = len(done)
             if bulk.errors:
                 log.warning("documents rejected by OpenSearch",
                             extra={"count": len(bulk.errors)})
             result.indexed = bulk.indexed + bulk.conflicts
-            result.record_ids = [r for r in record_ids if r not in failed_people]
+            result.record_ids = sorted(r for r in records if r not in failed_people)
     if error is not None:
         raise IndexUnavailable(str(type(error).__name__)) from error
     return result
@@ -192,8 +230,7 @@ def drain_once(engine: Engine, client: OpenSearch, prefix: str,
 def _note_outage(engine: Engine, message: str, batch_size: int) -> None:
     """Record why the next batch is still pending (shown by the lag metric)."""
     with session_scope(engine) as session:
-        for row in _pending(session, batch_size):
-            row.last_error = message
+        _mark(session, [r.id for r in _pending(session, batch_size)], last_error=message)
 
 
 def _link(settings: Settings, record_ids: list[int]) -> None:

@@ -19,6 +19,7 @@ from analyzers.postcodes import parse_partial_postcode, postcode_keys
 from analyzers.text import name_tokens
 
 __all__ = [
+    "SEARCH_ONLY_FIELDS",
     "Criteria",
     "identifier_values",
     "notes_query",
@@ -33,6 +34,15 @@ MAX_TOKENS_PER_FIELD = 6
 GIVEN = ("all_given",)
 FAMILY = ("all_family",)
 EITHER = ("all_given", "all_family")
+
+
+# Keys that exist for OpenSearch's matching only. Nothing reads them from a hit (re-scoring
+# derives its own features from the names, dates and postcodes as held), so hits leave them
+# out: less for OpenSearch to fetch and for Python to parse per candidate.
+SEARCH_ONLY_FIELDS = (
+    "all_given", "all_family", "given_keys", "family_keys", "dob_full", "dob_ym", "dob_y",
+    "dob_swapped", "postcode_outward", "postcode_sector", "identifier_values",
+)
 
 
 @dataclass
@@ -194,6 +204,7 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int) -> dict[
         "size": size,
         "track_total_hits": False,
         "sort": ["_score", {"record_id": "asc"}],
+        "_source": {"excludes": list(SEARCH_ONLY_FIELDS)},
     }
 
 
@@ -203,7 +214,9 @@ def persons_by_ids_query(person_ids: list[str], filters: list[dict[str, Any]],
     return {
         "query": {"bool": {"filter": [*filters, {"terms": {"person_id": person_ids}}]}},
         "size": size,
+        "track_total_hits": False,
         "sort": [{"record_id": "asc"}],
+        "_source": {"excludes": list(SEARCH_ONLY_FIELDS)},
     }
 
 

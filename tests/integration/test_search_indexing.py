@@ -14,25 +14,35 @@ from sqlalchemy import func, select
 from analyzers.opensearch import person_mappings
 from indexer.bulk import bulk_index
 from indexer.client import make_client
-from indexer.documents import IndexDoc, load_person_docs
+from indexer.documents import (
+    IndexDoc,
+    iter_note_doc_chunks,
+    iter_person_doc_chunks,
+    load_note_docs,
+    load_person_docs,
+    person_document,
+    resolve_person_ids,
+)
 from indexer.lifecycle import ensure_indices, reindex
 from schemas.db import engine_for, session_scope
 from schemas.settings import Settings
-from schemas.tables import OutboxRow, PersonRecordRow
+from schemas.tables import AgencyRow, CaseNoteRow, OutboxRow, PersonRecordRow
 from search_api.access.tables import AuditRow
 from tests.integration._search_support import (
     PURPOSE,
     api,
     auth,
+    case,
     drop_indices,
     index,
     make_settings,
+    note,
     person,
     prepare_database,
     store,
     unique_prefix,
 )
-from workers.outbox import drain, drain_in_process, lag
+from workers.outbox import drain, drain_in_process, drain_once, lag
 
 pytestmark = pytest.mark.integration
 
@@ -276,3 +286,77 @@ def test_celery_drain_task(settings: Settings, monkeypatch: pytest.MonkeyPatch) 
         get_settings.cache_clear()
     assert result["processed"] == 1
     assert lag(engine_for(settings.resolved_database_url))["pending"] == 0
+
+
+def test_batched_documents_equal_one_record_at_a_time(settings: Settings) -> None:
+    store(settings, [
+        person("SC", "B1", "Anna-Maria", "Smith-Jones", "2015-04-03",
+               names=[{"type": "alias", "given_names": "Annie", "family_name": "Jones"}],
+               postcode="LS9 7AB", nhs="943 476 5919"),
+        person("POL", "B2", "Baby of Smith", "Smith", "2016-01-01", sensitivity="restricted"),
+        person("HEA", "B3", "Zoë", "O'Brien", "2014", postcode="M1 1AE"),
+        person("EDU", "B4", "Jon", "Smith", lines=["1 High St"], postcode="LS1 4AP"),
+        person("SC", "B5", "Kai", "Smith"),
+        case("SC", "K1", ["B1", "B5", "NOT-HELD"]),
+        note("SC", "N1", "K1", "seen at home"), note("SC", "N2", "K1", "school visit"),
+        note("SC", "N3", "NO-SUCH-CASE", "orphan note"),
+    ])
+    engine = engine_for(settings.resolved_database_url)
+    with session_scope(engine) as session:
+        ids = list(session.scalars(select(PersonRecordRow.id)))
+        note_ids = list(session.scalars(select(CaseNoteRow.id)))
+        batched = {d.id: d for docs in iter_person_doc_chunks(session, ids, chunk=2)
+                   for d in docs}
+        notes_batched = {d.id: d for docs in iter_note_doc_chunks(session, note_ids, chunk=2)
+                         for d in docs}
+    single: dict[str, IndexDoc] = {}
+    for rid in ids:  # each alone, in a fresh session, relationships loaded the default way
+        with session_scope(engine) as session:
+            row = session.get(PersonRecordRow, rid)
+            assert row is not None
+            agency = session.get(AgencyRow, row.agency_code)
+            pid = resolve_person_ids(session, [row.person_id]).get(row.person_id or "",
+                                                                   row.person_id)
+            single[str(rid)] = IndexDoc(str(rid), int(row.version), person_document(
+                row, agency.kind if agency else None, pid))
+    assert len(batched) == len(ids) == 5
+    assert batched == single
+    notes_single: dict[str, IndexDoc] = {}
+    for nid in note_ids:
+        with session_scope(engine) as session:
+            notes_single.update({d.id: d for d in load_note_docs(session, [nid])})
+    assert len(notes_batched) == 3 and notes_batched == notes_single
+    subjects = {len(d.source["record_ids"]) for d in notes_batched.values()}
+    assert subjects == {0, 2}  # the orphan note has no case; N1/N2 name B1 and B5
+
+
+def test_a_rejected_document_fails_only_its_own_row(settings: Settings) -> None:
+    store(settings, [person("EDU", f"J{i}", "Jay", f"Rejected{i}", "2013-03-03")
+                     for i in range(3)])
+    bad = _record_id(settings, "J1")
+    client = make_client(settings.resolved_opensearch_url, 30)
+    ensure_indices(client, settings.index_prefix)
+    real_bulk = client.bulk
+
+    def bulk(*args: Any, **kwargs: Any) -> Any:
+        response = real_bulk(*args, **kwargs)
+        for item in response["items"]:
+            if item["index"]["_id"] == str(bad):
+                item["index"] = {"_id": str(bad), "status": 400, "error": {
+                    "type": "mapper_parsing_exception", "reason": "refused for the test"}}
+                response["errors"] = True
+        return response
+
+    client.bulk = bulk
+    engine = engine_for(settings.resolved_database_url)
+    result = drain_once(engine, client, settings.index_prefix)
+    assert result.processed == 2 and result.failed == 1 and bad not in result.record_ids
+    with session_scope(engine) as session:
+        rows = {r.entity_id: r for r in session.scalars(select(OutboxRow))}
+    assert rows[bad].processed_at is None and rows[bad].attempts == 1
+    assert "mapper_parsing_exception" in (rows[bad].last_error or "")
+    assert all(r.processed_at is not None and r.attempts == 0
+               for rid, r in rows.items() if rid != bad)
+    client.bulk = real_bulk
+    again = drain_once(engine, client, settings.index_prefix)  # retried alone, now accepted
+    assert again.processed == 1 and again.record_ids == [bad]

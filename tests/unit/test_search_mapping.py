@@ -87,3 +87,43 @@ def test_note_is_as_sensitive_as_its_case() -> None:
     assert doc["sensitivity"] == "sealed" and doc["subjects"] == ["SC|cms|C7"]
     assert doc["record_ids"] == ["7"] and doc["person_ids"] == ["P1"]
     assert strictest("normal", "bogus") == "sealed"
+
+
+def test_hits_leave_out_only_keys_that_nothing_reads() -> None:
+    """Retrieval hits exclude the search-only keys: the features re-scoring derives from a hit
+    must be exactly those of the whole document (if linkage starts reading one of those keys,
+    this fails and the key must leave SEARCH_ONLY_FIELDS)."""
+    from linkage.features import features_from_source
+    from search_api.search.query import SEARCH_ONLY_FIELDS, Criteria, person_query
+
+    row = _row()
+    others = [row, _row(), _row()]
+    others[1].given_names, others[1].gender = "Zoë-Ann", "female"
+    others[1].names = [PersonNameRow(type="former", given_names=None, family_name="O'Brien")]
+    others[2].dob_precision, others[2].addresses = "year", []
+    for r in others:
+        doc = person_document(r, "police")
+        hit = {k: v for k, v in doc.items() if k not in SEARCH_ONLY_FIELDS}
+        assert set(SEARCH_ONLY_FIELDS) <= set(doc)
+        assert features_from_source(hit) == features_from_source(doc)
+    body = person_query(Criteria(family=["smith"]), [], 100)
+    assert body["_source"] == {"excludes": list(SEARCH_ONLY_FIELDS)}
+    assert body["track_total_hits"] is False
+
+
+def test_cached_name_helpers_match_the_uncached_ones() -> None:
+    from analyzers import names, text
+
+    samples = ["Anna-Maria  Smith-Jones", "O'Brien", "Wiśniewski", "Baby of Smith", "Twin 1",
+               "ZOË", "x" * 200 + " - y", "  ", "Ștefănescu-Łukasz"]
+    for s in samples:
+        assert text.fold(s) == text._fold(s)
+        assert text.name_tokens(s) == list(text._name_tokens(s))
+        assert names.parse_given_name(s) == names._parse_given(s)
+    # Callers get their own copies of mutable results.
+    tokens = text.name_tokens("Anna-Maria")
+    tokens.append("mutated")
+    assert text.name_tokens("Anna-Maria") == ["annamaria", "anna", "maria"]
+    keys = names.phonetic_keys("smith")
+    keys["metaphone"] = "mutated"
+    assert names.phonetic_keys("smith")["metaphone"] == "SM0"
