@@ -111,6 +111,10 @@ def _prefix_of(words: tuple[str, ...], names: Iterable[str | None]) -> tuple[str
     return None
 
 
+# Name levels weaker than a typed prefix of the name ("Mat" for Mathew): the prefix may win.
+_WEAK_NAME_LEVELS = frozenset({"different", "jw_mid", "initial", "middle_only", "crossed"})
+
+
 def _with_prefix(score: PairScore, shape: QueryShape, cand: RecordFeatures,
                  params: ModelParams) -> PairScore:
     fields = list(score.fields)
@@ -122,7 +126,7 @@ def _with_prefix(score: PairScore, shape: QueryShape, cand: RecordFeatures,
             words, names, label = shape.family_words, cand.all_family, "surname"
         else:
             continue
-        if f.level not in ("different", "jw_mid", "initial"):
+        if f.level not in _WEAK_NAME_LEVELS:
             continue
         hit = _prefix_of(words, names)
         if hit is None:
