@@ -10,13 +10,22 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from analyzers.dates import parse_date
 from analyzers.identifiers import IdentifierType, ValidatedIdentifier, validate_identifier
 from analyzers.postcodes import normalise_postcode
+from schemas import limits
 
-# One field may never exceed this: a 10 MB "name" is an error, not data.
+# A field stored in a JSON or text column (no column size) may never exceed this: a 10 MB
+# address line is an error, not data. Fields stored in sized columns use schemas.limits.
 MAX_FIELD_CHARS = 10_000
 MAX_NOTE_CHARS = 200_000
 
@@ -98,13 +107,28 @@ class CaseStatus(StrEnum):
     closed = "closed"
 
 
-ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS)]
+def _no_nul(value: str) -> str:
+    # PostgreSQL text refuses NUL: reject the row here, naming the field, rather than let the
+    # INSERT fail the whole batch.
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+"""Every wire string carries this (or a pattern that excludes NUL); tests check it."""
+
+ShortText = Annotated[str, Field(max_length=MAX_FIELD_CHARS), NoNul]
+Name = Annotated[str, Field(max_length=limits.NAME), NoNul]
+SourceId = Annotated[str, Field(min_length=1, max_length=limits.SOURCE_ID), NoNul]
+AgencyCode = Annotated[str, Field(max_length=limits.AGENCY_CODE,
+                                  pattern=rf"^[A-Z0-9_-]{{2,{limits.AGENCY_CODE}}}$")]
 
 
 class Agency(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: Annotated[str, Field(pattern=r"^[A-Z0-9_-]{2,32}$")]
-    name: ShortText
+    code: AgencyCode
+    name: Annotated[str, Field(max_length=limits.AGENCY_NAME), NoNul]
     kind: AgencyKind
 
 
@@ -112,9 +136,9 @@ class Provenance(BaseModel):
     """Where a record came from; (agency, source_system, source_id) is its natural key."""
 
     model_config = ConfigDict(extra="forbid")
-    agency: Annotated[str, Field(pattern=r"^[A-Z0-9_-]{2,32}$")]
-    source_system: Annotated[str, Field(min_length=1, max_length=100)]
-    source_id: Annotated[str, Field(min_length=1, max_length=200)]
+    agency: AgencyCode
+    source_system: Annotated[str, Field(min_length=1, max_length=limits.SOURCE_SYSTEM), NoNul]
+    source_id: SourceId
     version: Annotated[int, Field(ge=0)] = 0
     received_at: dt.datetime | None = None
 
@@ -153,8 +177,8 @@ def to_partial_date(raw: object) -> tuple[dt.date | None, DobPrecision]:
 
 class NameEntry(_Model):
     type: NameType = NameType.current
-    given_names: ShortText | None = None
-    family_name: ShortText | None = None
+    given_names: Name | None = None
+    family_name: Name | None = None
     from_date: dt.date | None = None
     to_date: dt.date | None = None
 
@@ -167,7 +191,7 @@ class NameEntry(_Model):
 
 class Identifier(_Model):
     type: IdentifierType
-    value: ShortText
+    value: Annotated[str, Field(max_length=limits.IDENTIFIER_VALUE), NoNul]
     nhs_verification: NhsVerification | None = None
     from_date: dt.date | None = None
     to_date: dt.date | None = None
@@ -181,7 +205,8 @@ class Address(_Model):
     type: AddressType = AddressType.home
     lines: list[ShortText] = Field(default_factory=list, max_length=8)
     postcode: ShortText | None = None
-    uprn: Annotated[str, Field(pattern=r"^\d{1,12}$")] | None = None
+    uprn: Annotated[str, Field(max_length=limits.UPRN,
+                               pattern=rf"^\d{{1,{limits.UPRN}}}$")] | None = None
     from_date: dt.date | None = None
     to_date: dt.date | None = None
 
@@ -198,7 +223,7 @@ class Address(_Model):
 
 class Relationship(_Model):
     type: RelationshipType
-    related_source_id: Annotated[str, Field(min_length=1, max_length=200)]
+    related_source_id: SourceId
 
 
 class PersonRecord(_Model):
@@ -206,8 +231,8 @@ class PersonRecord(_Model):
 
     record_type: Literal["person"] = "person"
     source: Provenance
-    given_names: ShortText | None = None
-    family_name: ShortText | None = None
+    given_names: Name | None = None
+    family_name: Name | None = None
     names: list[NameEntry] = Field(default_factory=list, max_length=50)
     date_of_birth: dt.date | None = None
     dob_precision: DobPrecision = DobPrecision.unknown
@@ -215,7 +240,7 @@ class PersonRecord(_Model):
     dob_disputed: bool = False
     expected_birth_date: dt.date | None = None
     gender: Gender = Gender.not_recorded
-    ethnicity_code: Annotated[str, Field(max_length=10)] | None = None
+    ethnicity_code: Annotated[str, Field(max_length=limits.ETHNICITY_CODE), NoNul] | None = None
     date_of_death: dt.date | None = None
     identifiers: list[Identifier] = Field(default_factory=list, max_length=50)
     addresses: list[Address] = Field(default_factory=list, max_length=50)
@@ -260,12 +285,12 @@ class PersonRecord(_Model):
 class Case(_Model):
     record_type: Literal["case"] = "case"
     source: Provenance
-    case_number: ShortText | None = None
+    case_number: Annotated[str, Field(max_length=limits.CASE_NUMBER), NoNul] | None = None
     type: CaseType = CaseType.other
     status: CaseStatus = CaseStatus.open
     opened: dt.date | None = None
     closed: dt.date | None = None
-    subject_source_ids: list[Annotated[str, Field(max_length=200)]] = Field(
+    subject_source_ids: list[Annotated[str, Field(max_length=limits.SOURCE_ID), NoNul]] = Field(
         default_factory=list, max_length=50)
     sensitivity: Sensitivity = Sensitivity.normal
 
@@ -279,11 +304,12 @@ class Case(_Model):
 class CaseNote(_Model):
     record_type: Literal["case_note"] = "case_note"
     source: Provenance
-    case_source_id: Annotated[str, Field(min_length=1, max_length=200)]
-    author: ShortText | None = None
+    case_source_id: SourceId
+    author: Annotated[str, Field(max_length=limits.AUTHOR), NoNul] | None = None
     recorded_at: dt.datetime
-    type: Annotated[str, Field(max_length=100)] = "note"
-    text: Annotated[str, Field(min_length=1, max_length=MAX_NOTE_CHARS)]
+    type: Annotated[str, Field(max_length=limits.NOTE_TYPE), NoNul] = "note"
+    # Stored in a Text column: bounded by MAX_NOTE_CHARS, not by a column size.
+    text: Annotated[str, Field(min_length=1, max_length=MAX_NOTE_CHARS), NoNul]
     sensitivity: Sensitivity = Sensitivity.normal
 
 

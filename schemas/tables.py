@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from schemas import limits
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -38,8 +40,8 @@ class Base(DeclarativeBase):
 
 class AgencyRow(Base):
     __tablename__ = "agencies"
-    code: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE), primary_key=True)
+    name: Mapped[str] = mapped_column(String(limits.AGENCY_NAME))
     kind: Mapped[str] = mapped_column(String(20))
 
 
@@ -60,23 +62,24 @@ class PersonRecordRow(Base):
         Index("ix_person_records_person", "person_id"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    agency_code: Mapped[str] = mapped_column(String(32), ForeignKey("agencies.code"))
-    source_system: Mapped[str] = mapped_column(String(100))
-    source_id: Mapped[str] = mapped_column(String(200))
+    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE),
+                                             ForeignKey("agencies.code"))
+    source_system: Mapped[str] = mapped_column(String(limits.SOURCE_SYSTEM))
+    source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
     person_id: Mapped[str | None] = mapped_column(String(40), ForeignKey("persons.id"))
-    given_names: Mapped[str | None] = mapped_column(String(400))
-    family_name: Mapped[str | None] = mapped_column(String(400))
+    given_names: Mapped[str | None] = mapped_column(String(limits.NAME))
+    family_name: Mapped[str | None] = mapped_column(String(limits.NAME))
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
     dob_precision: Mapped[str] = mapped_column(String(10), default="unknown")
     dob_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     dob_disputed: Mapped[bool] = mapped_column(Boolean, default=False)
     expected_birth_date: Mapped[dt.date | None] = mapped_column(Date)
     gender: Mapped[str] = mapped_column(String(20), default="not_recorded")
-    ethnicity_code: Mapped[str | None] = mapped_column(String(10))
+    ethnicity_code: Mapped[str | None] = mapped_column(String(limits.ETHNICITY_CODE))
     date_of_death: Mapped[dt.date | None] = mapped_column(Date)
     sensitivity: Mapped[str] = mapped_column(String(12), default="normal")
     # The full validated wire record, so nothing the agency sent is ever lost.
@@ -98,8 +101,8 @@ class PersonNameRow(Base):
     record_id: Mapped[int] = mapped_column(
         ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(12))
-    given_names: Mapped[str | None] = mapped_column(String(400))
-    family_name: Mapped[str | None] = mapped_column(String(400))
+    given_names: Mapped[str | None] = mapped_column(String(limits.NAME))
+    family_name: Mapped[str | None] = mapped_column(String(limits.NAME))
     from_date: Mapped[dt.date | None] = mapped_column(Date)
     to_date: Mapped[dt.date | None] = mapped_column(Date)
 
@@ -111,7 +114,7 @@ class IdentifierRow(Base):
     record_id: Mapped[int] = mapped_column(
         ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(20))
-    value: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(String(limits.IDENTIFIER_VALUE))
     valid: Mapped[bool] = mapped_column(Boolean)
     invalid_reason: Mapped[str | None] = mapped_column(String(200))
     nhs_verification: Mapped[str | None] = mapped_column(String(20))
@@ -126,8 +129,8 @@ class AddressRow(Base):
         ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(12))
     lines: Mapped[list[Any]] = mapped_column(JSON)
-    postcode: Mapped[str | None] = mapped_column(String(10), index=True)
-    uprn: Mapped[str | None] = mapped_column(String(12))
+    postcode: Mapped[str | None] = mapped_column(String(limits.POSTCODE), index=True)
+    uprn: Mapped[str | None] = mapped_column(String(limits.UPRN))
     from_date: Mapped[dt.date | None] = mapped_column(Date)
     to_date: Mapped[dt.date | None] = mapped_column(Date)
 
@@ -139,7 +142,7 @@ class RelationshipRow(Base):
         ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(20))
     # Resolved against the same agency and source system when read.
-    related_source_id: Mapped[str] = mapped_column(String(200))
+    related_source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
 
 
 class CaseRow(Base):
@@ -148,13 +151,14 @@ class CaseRow(Base):
         UniqueConstraint("agency_code", "source_system", "source_id", name="uq_case_source"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    agency_code: Mapped[str] = mapped_column(String(32), ForeignKey("agencies.code"))
-    source_system: Mapped[str] = mapped_column(String(100))
-    source_id: Mapped[str] = mapped_column(String(200))
+    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE),
+                                             ForeignKey("agencies.code"))
+    source_system: Mapped[str] = mapped_column(String(limits.SOURCE_SYSTEM))
+    source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
-    case_number: Mapped[str | None] = mapped_column(String(200))
+    case_number: Mapped[str | None] = mapped_column(String(limits.CASE_NUMBER))
     type: Mapped[str] = mapped_column(String(30))
     status: Mapped[str] = mapped_column(String(10))
     opened: Mapped[dt.date | None] = mapped_column(Date)
@@ -171,16 +175,17 @@ class CaseNoteRow(Base):
         Index("ix_case_notes_case", "agency_code", "source_system", "case_source_id"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    agency_code: Mapped[str] = mapped_column(String(32), ForeignKey("agencies.code"))
-    source_system: Mapped[str] = mapped_column(String(100))
-    source_id: Mapped[str] = mapped_column(String(200))
+    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE),
+                                             ForeignKey("agencies.code"))
+    source_system: Mapped[str] = mapped_column(String(limits.SOURCE_SYSTEM))
+    source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
     version: Mapped[int] = mapped_column(BigInteger, default=0)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
-    case_source_id: Mapped[str] = mapped_column(String(200))
-    author: Mapped[str | None] = mapped_column(String(400))
+    case_source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
+    author: Mapped[str | None] = mapped_column(String(limits.AUTHOR))
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    type: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(limits.NOTE_TYPE))
     text: Mapped[str] = mapped_column(Text)
     sensitivity: Mapped[str] = mapped_column(String(12), default="normal")
 

@@ -326,7 +326,10 @@ def _safe_id(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value)
-    return text[:200] if not _has_bad_utf8(text) else None
+    if _has_bad_utf8(text):
+        return None
+    # A NUL is why such a row is rejected; keep it out of the rejects file as an escape.
+    return text[:200].replace("\x00", "\\x00")
 
 
 READERS = {"csv": read_csv, "jsonl": read_jsonl, "fhir": read_fhir}
