@@ -66,16 +66,19 @@ def test_every_protected_operation_answers_401_without_credentials(
         opensearch_url: str, sqlite_url: str, tmp_path: Path, use_key: bool) -> None:
     settings = make_settings(opensearch_url, sqlite_url, unique_prefix("unauth"), tmp_path)
     prepare_database(settings)
-    with api(settings) as client:
-        schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
-        checked = 0
-        for operation in schema.get_all_operations():
-            op = operation.ok()
-            if op.path in OPEN:
-                continue
-            path = op.path.replace("{person_id}", "P1").replace("{review_id}", "1")
-            headers = {"X-API-Key": "not-a-real-key"} if use_key else {}
-            response = client.request(op.method.upper(), path, json={}, headers=headers)
-            assert response.status_code == 401, (op.method, op.path, response.status_code)
-            checked += 1
-        assert checked >= 10
+    try:
+        with api(settings) as client:
+            schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+            checked = 0
+            for operation in schema.get_all_operations():
+                op = operation.ok()
+                if op.path in OPEN:
+                    continue
+                path = op.path.replace("{person_id}", "P1").replace("{review_id}", "1")
+                headers = {"X-API-Key": "not-a-real-key"} if use_key else {}
+                response = client.request(op.method.upper(), path, json={}, headers=headers)
+                assert response.status_code == 401, (op.method, op.path, response.status_code)
+                checked += 1
+            assert checked >= 10
+    finally:
+        drop_indices(settings)  # the app's start-up created them
