@@ -49,6 +49,7 @@ class PersonRow(Base):
     """An identity: the cluster of agency records believed to be one child."""
 
     __tablename__ = "persons"
+    __table_args__ = (Index("ix_persons_merged_into", "merged_into"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set when this identity was merged into an older one; the id stays resolvable.
