@@ -105,7 +105,11 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--child", str(directory), url],
                                  check=True, capture_output=True, text=True).stdout
         finally:
-            drop(name)
+            try:
+                drop(name)
+            except Exception as exc:  # a failed clean-up must not lose a finished run
+                print(f"warning: could not drop the bench database {name}: {exc}",
+                      file=sys.stderr)
             if backend == "sqlite":
                 for suffix in ("", "-wal", "-shm"):
                     Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)

@@ -103,6 +103,9 @@ start_postgres() {
               CREATE ROLE casesearch LOGIN CREATEDB PASSWORD 'casesearch';
             END IF;
           END \$\$;"
+  # Tests and benchmarks drop their throwaway databases WITH (FORCE); that must be able to end
+  # an autovacuum worker busy on a freshly filled database (a superuser process).
+  pg_sql "GRANT pg_signal_backend TO casesearch" >/dev/null
   local db
   for db in casesearch casesearch_test; do
     if [[ -z $(pg_sql "SELECT 1 FROM pg_database WHERE datname = '$db'") ]]; then
