@@ -11,7 +11,13 @@ from rich.progress import (
     TaskID,
 )
 
-from search_api.cli.common import console, fail, progress_bar, settings_or_exit
+from search_api.cli.common import (
+    console,
+    eval_group,
+    fail,
+    progress_bar,
+    settings_or_exit,
+)
 
 __all__ = ["register"]
 
@@ -21,17 +27,7 @@ link_app = typer.Typer(add_completion=False, invoke_without_command=True,
 
 def register(app: typer.Typer) -> None:
     app.add_typer(link_app, name="link")
-    _eval_group(app).command("linkage")(eval_linkage)
-
-
-def _eval_group(app: typer.Typer) -> typer.Typer:
-    for info in app.registered_groups:
-        if info.name == "eval" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(no_args_is_help=True, add_completion=False,
-                        help="Measure search and linkage quality on labelled data sets.")
-    app.add_typer(group, name="eval")
-    return group
+    eval_group(app).command("linkage")(eval_linkage)
 
 
 class _Bar:

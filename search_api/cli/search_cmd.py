@@ -8,10 +8,16 @@ from typing import Annotated
 import typer
 from rich.progress import (
     Progress,
-    TaskID,
 )
 
-from search_api.cli.common import console, fail, progress_bar, settings_or_exit
+from search_api.cli.common import (
+    advance_by_phase,
+    console,
+    eval_group,
+    fail,
+    progress_bar,
+    settings_or_exit,
+)
 
 __all__ = ["register"]
 
@@ -19,18 +25,7 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(reindex)
-    _eval_group(app).command("search")(eval_search)
-
-
-def _eval_group(app: typer.Typer) -> typer.Typer:
-    """The `eval` command group, shared with other features' evaluations."""
-    for info in app.registered_groups:
-        if info.name == "eval" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(no_args_is_help=True, add_completion=False,
-                        help="Measure search and linkage quality on labelled data sets.")
-    app.add_typer(group, name="eval")
-    return group
+    eval_group(app).command("search")(eval_search)
 
 
 def _progress() -> Progress:
@@ -84,16 +79,11 @@ def reindex(
 
     client = make_client(settings.resolved_opensearch_url, max(settings.opensearch_timeout, 60))
     engine = engine_for(settings.resolved_database_url)
-    tasks: dict[str, TaskID] = {}
     started = time.perf_counter()
     with _progress() as progress:
-        def on_progress(phase: str, advance: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.advance(tasks[phase], advance)
-
         try:
-            result = run_reindex(client, engine, settings.index_prefix, progress=on_progress,
+            result = run_reindex(client, engine, settings.index_prefix,
+                                 progress=advance_by_phase(progress),
                                  chunk_size=chunk_size)
         except OSConnectionError:
             fail(f"OpenSearch at {settings.resolved_opensearch_url} is not answering; "
@@ -125,16 +115,10 @@ def eval_search(
 
     from search_api.search.evaluation import evaluate
 
-    tasks: dict[str, TaskID] = {}
     with _progress() as progress:
-        def on_progress(phase: str, advance: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.advance(tasks[phase], advance)
-
         try:
             report = evaluate(settings, dataset, people=people, seed=seed,
-                              max_queries=max_queries, progress=on_progress,
+                              max_queries=max_queries, progress=advance_by_phase(progress),
                               train_model=not untrained)
         except OSConnectionError:
             fail(f"OpenSearch at {settings.resolved_opensearch_url} is not answering")
