@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,8 +80,8 @@ def bench_incremental(people: int, opensearch_url: str, seed: int, rounds: int) 
         delete_indices(client, prefix)
 
 
-def time_link_records(settings: object, client: object, ids: list[int], rounds: int,
-                      link_records: object) -> None:
+def time_link_records(settings: Any, client: Any, ids: list[int], rounds: int,
+                      link_records: Callable[..., Any]) -> None:
     """p50 / p95 of link_records for batches of 1, 10 and 100 records (after 3 warm-up
     calls, which load the model and name tables)."""
     import random
@@ -87,7 +89,7 @@ def time_link_records(settings: object, client: object, ids: list[int], rounds: 
     order = list(ids)
     random.Random(11).shuffle(order)  # spread over the store, not its first rows
     for rid in order[:3]:
-        link_records(settings, [rid], client=client)  # type: ignore[operator]
+        link_records(settings, [rid], client=client)
     cursor = 3
     for batch in (1, 10, 100):
         times = []
@@ -97,7 +99,7 @@ def time_link_records(settings: object, client: object, ids: list[int], rounds: 
                 break
             cursor += batch
             started = time.perf_counter()
-            link_records(settings, chunk, client=client)  # type: ignore[operator]
+            link_records(settings, chunk, client=client)
             times.append((time.perf_counter() - started) * 1000)
         if times:
             times.sort()

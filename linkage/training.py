@@ -8,6 +8,9 @@
    and scoring keeps the u from random sampling.
 3. lambda: EM's match share of the candidate pairs, spread over all possible pairs.
 4. term frequencies of given and family names (a common name is weaker evidence).
+5. u again, now that there is a model: each random pair weighted by its probability of
+   being a non-match (discount_matches_in_u), and the postcode levels measured within
+   postcodes (refine_u_within_postcodes).
 
 Pure Python + numpy: the same comparisons as ``compare()``, vectorised only for counting.
 """
@@ -208,14 +211,14 @@ def _random_matrix(records: Sequence[RecordFeatures], *, sample_size: int, link_
 
 def estimate_u(records: Sequence[RecordFeatures], params: ModelParams, *,
                sample_size: int = 200_000, link_only: bool = False, seed: int = 42,
-               progress: Progress | None = None) -> int:
-    """Set params.u from randomly sampled pairs; returns the number of pairs sampled."""
+               progress: Progress | None = None) -> PairMatrix | None:
+    """Set params.u from randomly sampled pairs; returns the sample (None when there are no
+    two records to pair), which training reuses to discount the matches in it."""
     pm = _random_matrix(records, sample_size=sample_size, link_only=link_only, seed=seed,
                         progress=progress)
-    if pm is None:
-        return 0
-    params.u = _level_shares(pm.gamma)
-    return len(pm.pairs)
+    if pm is not None:
+        params.u = _level_shares(pm.gamma)
+    return pm
 
 
 def _not_match(params: ModelParams, pm: PairMatrix) -> np.ndarray:
@@ -417,12 +420,8 @@ def train(
     """Train m, u, lambda and tf tables on records without labels. Returns new params."""
     started = time.perf_counter()
     p = (params or default_params()).copy()
-    random_matrix = _random_matrix(records, sample_size=u_sample_size, link_only=link_only,
-                                   seed=seed, progress=progress)
-    sampled = 0
-    if random_matrix is not None:
-        p.u = _level_shares(random_matrix.gamma)
-        sampled = len(random_matrix.pairs)
+    random_matrix = estimate_u(records, p, sample_size=u_sample_size, link_only=link_only,
+                               seed=seed, progress=progress)
     if matrix is None:
         if pairs is None:
             pairs = candidate_pairs(records, rules, link_only=link_only)
@@ -449,7 +448,7 @@ def train(
         "source": "em",
         "records": size,
         "candidate_pairs": len(matrix.pairs),
-        "u_sample_pairs": sampled,
+        "u_sample_pairs": len(random_matrix.pairs) if random_matrix is not None else 0,
         "em_iterations": em["iterations"],
         "em_converged": em["converged"],
         "candidate_match_share": round(share, 6),
