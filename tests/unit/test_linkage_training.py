@@ -157,6 +157,10 @@ def test_u_within_postcodes_counts_lines_that_follow_the_postcode_once() -> None
         assert training.refine_u_within_postcodes(records, sample, params, sample_size=8_000)
         u = params.u["address"]
         gains.append(math.log2(u["same_postcode"] / u["same_address_postcode"]))
+        if not dependent:
+            # Rarer than the random sample alone could ever say (its floor is half a pair):
+            # only the sample drawn within postcodes measures it.
+            assert u["same_address_postcode"] < 0.5 / len(sample.pairs) / 5
     dependent_gain, independent_gain = gains
     assert dependent_gain < 3  # ~log2(4): four homes per postcode
     assert independent_gain > dependent_gain + 6
