@@ -101,7 +101,27 @@ def fold(s: str) -> str:
     return _fold(s)
 
 
+# The same folding for ASCII text, which most addresses and names are: no normalisation or
+# marks to handle, so one translate does it (a property test checks both paths agree).
+_ASCII_FOLD: dict[int, str | None] = {
+    c: " " for c in range(128) if not chr(c).isalnum() and chr(c) not in "'`-"}
+_ASCII_FOLD.update({ord("'"): None, ord("`"): None})
+
+
 def _fold(s: str) -> str:
+    if s.isascii():
+        return _words(s.lower().translate(_ASCII_FOLD))
+    return _words(_fold_unicode(s))
+
+
+def _words(text: str) -> str:
+    text = _HYPHEN_RUNS.sub("-", text)
+    words = (w.strip("-") for w in text.split())
+    return " ".join(w for w in words if w)
+
+
+def _fold_unicode(s: str) -> str:
+    """Folded characters of any text, word breaks as spaces (``_words`` tidies them)."""
     # NFKC before and after casefold: casefold output is not always NFKC-normal.
     s = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
     # Strip marks first: precomposed letters such as ǽ and ǿ only reach æ / ø once stripped.
@@ -121,9 +141,7 @@ def _fold(s: str) -> str:
             out.append(ch)
         else:
             out.append(" ")  # punctuation, symbols, separators, controls: word break
-    text = _HYPHEN_RUNS.sub("-", "".join(out))
-    words = (w.strip("-") for w in text.split())
-    return " ".join(w for w in words if w)
+    return "".join(out)
 
 
 _fold_cached = lru_cache(maxsize=_CACHE_SIZE)(_fold)

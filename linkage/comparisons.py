@@ -21,11 +21,12 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 from rapidfuzz.process import cdist
 
-from analyzers.dates import PartialDate, dob_relation
+from analyzers.dates import dob_relation
 from analyzers.names import load_curated_groups, variants
 from linkage.features import (
     LOCAL_IDENTIFIER_TYPES,
     RecordFeatures,
+    dob_from_key,
     name_keys,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "ComparisonLevel",
     "LevelTest",
     "address_similarity",
+    "dob_relation_of_keys",
     "jaro_winkler",
     "variant_reason",
 ]
@@ -151,10 +153,6 @@ def _compact(s: str | None) -> str:
     return (s or "").replace(" ", "")
 
 
-def _first(s: str | None) -> str:
-    return (s or "").split(" ", 1)[0]
-
-
 def _null(field: str, attr: str) -> ComparisonLevel:
     def test(a: RecordFeatures, b: RecordFeatures) -> str | None:
         if not getattr(a, attr) or not getattr(b, attr):
@@ -183,7 +181,7 @@ def _token_pairs(a: Iterable[str], b: Iterable[str]) -> Iterable[tuple[str, str]
 
 
 def _given_exact(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    if _compact(a.given) == _compact(b.given):
+    if a.given_compact == b.given_compact:
         return f"given name the same: {_t(a.given)}"
     return None
 
@@ -242,9 +240,9 @@ def _given_alias(a: RecordFeatures, b: RecordFeatures) -> str | None:
 
 def _given_jw(threshold: float, words: str) -> LevelTest:
     def test(a: RecordFeatures, b: RecordFeatures) -> str | None:
-        ga, gb = _compact(a.given), _compact(b.given)
+        ga, gb = a.given_compact, b.given_compact
         if jaro_winkler(ga, gb) >= threshold or (
-            jaro_winkler(_first(a.given), _first(b.given)) >= threshold
+            jaro_winkler(a.given_first, b.given_first) >= threshold
         ):
             return f"given names {words}: {_t(a.given)} / {_t(b.given)}"
         return None
@@ -253,14 +251,14 @@ def _given_jw(threshold: float, words: str) -> LevelTest:
 
 
 def _given_phonetic(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    fa, fb = _first(a.given), _first(b.given)
+    fa, fb = a.given_first, b.given_first
     if fa and fb and name_keys(fa) & name_keys(fb):
         return f"given name sounds the same: {_t(fa)} / {_t(fb)}"
     return None
 
 
 def _given_initial(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    fa, fb = _first(a.given), _first(b.given)
+    fa, fb = a.given_first, b.given_first
     short, long_ = sorted((fa, fb), key=len)
     if len(short) == 1 and long_.startswith(short):
         return f"initial {short.upper()} fits {_t(long_)}"
@@ -272,7 +270,7 @@ def names_swapped(a: RecordFeatures, b: RecordFeatures) -> bool:
     spelt almost the same, the other at least similar)."""
     if not (a.given and a.family and b.given and b.family):
         return False
-    ag, af, bg, bf = _compact(a.given), _compact(a.family), _compact(b.given), _compact(b.family)
+    ag, af, bg, bf = a.given_compact, a.family_compact, b.given_compact, b.family_compact
     if ag == bg and af == bf:
         return False
     one, other = sorted((jaro_winkler(ag, bf), jaro_winkler(af, bg)), reverse=True)
@@ -283,7 +281,7 @@ def _crossed(a: RecordFeatures, b: RecordFeatures) -> str | None:
     """One record's given name is the other's surname (the fields filled the wrong way round
     on one side, the other name lost or changed)."""
     for x, y in ((a, b), (b, a)):
-        if x.given and y.family and jaro_winkler(_compact(x.given), _compact(y.family)) >= JW_HIGH:
+        if x.given and y.family and jaro_winkler(x.given_compact, y.family_compact) >= JW_HIGH:
             return f"given name {_t(x.given)} appears as the other record's surname " \
                    f"{_t(y.family)}"
     return None
@@ -301,7 +299,7 @@ def _swapped(what: str) -> LevelTest:
 
 
 def _given_tf(f: RecordFeatures) -> str | None:
-    return _compact(f.given) or None
+    return f.given_compact or None
 
 
 GIVEN = Comparison(
@@ -337,7 +335,7 @@ GIVEN = Comparison(
 
 
 def _family_exact(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    if _compact(a.family) == _compact(b.family):
+    if a.family_compact == b.family_compact:
         return f"surname the same: {_t(a.family)}"
     return None
 
@@ -364,7 +362,7 @@ def _family_part(a: RecordFeatures, b: RecordFeatures) -> str | None:
 
 def _family_jw(threshold: float, words: str) -> LevelTest:
     def test(a: RecordFeatures, b: RecordFeatures) -> str | None:
-        if jaro_winkler(_compact(a.family), _compact(b.family)) >= threshold:
+        if jaro_winkler(a.family_compact, b.family_compact) >= threshold:
             return f"surnames {words}: {_t(a.family)} / {_t(b.family)}"
         return None
 
@@ -372,14 +370,14 @@ def _family_jw(threshold: float, words: str) -> LevelTest:
 
 
 def _family_phonetic(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    ca, cb = _compact(a.family), _compact(b.family)
+    ca, cb = a.family_compact, b.family_compact
     if name_keys(ca) & name_keys(cb):
         return f"surname sounds the same: {_t(a.family)} / {_t(b.family)}"
     return None
 
 
 def _family_tf(f: RecordFeatures) -> str | None:
-    return _compact(f.family) or None
+    return f.family_compact or None
 
 
 FAMILY = Comparison(
@@ -425,27 +423,36 @@ def _dob_is(relation: str, text: str, *, placeholder: bool | None = None,
     return test
 
 
-@lru_cache(maxsize=65536)
-def _dob_relation(a: PartialDate, b: PartialDate) -> str:
-    return dob_relation(a, b)
+@lru_cache(maxsize=131072)
+def dob_relation_of_keys(a: int, b: int) -> str:
+    """``dob_relation`` of two ``features.dob_key`` values, cached: it is asked once per date
+    level of every pair."""
+    return dob_relation(dob_from_key(a), dob_from_key(b))
 
 
 def _dob_transposed(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    da, db = a.dob, b.dob
-    assert da is not None and db is not None
-    if da.precision != "day" or db.precision != "day" or _relation(a, b) == "exact":
-        return None
+    assert a.dob_key is not None and b.dob_key is not None
+    if _transposed_keys(a.dob_key, b.dob_key):
+        return f"date of birth has two digits transposed: {a.dob} / {b.dob}"
+    return None
+
+
+@lru_cache(maxsize=131072)
+def _transposed_keys(a: int, b: int) -> bool:
+    da, db = dob_from_key(a), dob_from_key(b)
+    if da.precision != "day" or db.precision != "day" or da == db:
+        return False
     # Typed as 21/11/1962 or as 1962-11-21: a transposition can cross the day/month boundary
     # in either form.
     for form in ("{d.day:02d}{d.month:02d}{d.year:04d}", "{d.year:04d}{d.month:02d}{d.day:02d}"):
         if OSA.distance(form.format(d=da), form.format(d=db)) == 1:
-            return f"date of birth has two digits transposed: {da} / {db}"
-    return None
+            return True
+    return False
 
 
 def _relation(a: RecordFeatures, b: RecordFeatures) -> str:
-    assert a.dob is not None and b.dob is not None
-    return _dob_relation(a.dob, b.dob)
+    assert a.dob_key is not None and b.dob_key is not None
+    return dob_relation_of_keys(a.dob_key, b.dob_key)
 
 
 DOB = Comparison(

@@ -31,6 +31,8 @@ __all__ = [
     "STRONG_IDENTIFIER_TYPES",
     "OtherName",
     "RecordFeatures",
+    "dob_from_key",
+    "dob_key",
     "features_from_query",
     "features_from_source",
     "name_keys",
@@ -105,6 +107,19 @@ class RecordFeatures:
     identifiers: tuple[tuple[str, str], ...] = ()
     invalid_identifiers: tuple[tuple[str, str], ...] = ()
     extra: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # Derived once per record (in __post_init__), because comparisons read them on every pair:
+    # names without spaces, the first given name, and the date as one int (cheap to hash).
+    given_compact: str = field(init=False, compare=False, repr=False, default="")
+    family_compact: str = field(init=False, compare=False, repr=False, default="")
+    given_first: str = field(init=False, compare=False, repr=False, default="")
+    dob_key: int | None = field(init=False, compare=False, repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: derived fields are set once, here
+        set_(self, "given_compact", (self.given or "").replace(" ", ""))
+        set_(self, "family_compact", (self.family or "").replace(" ", ""))
+        set_(self, "given_first", (self.given or "").split(" ", 1)[0])
+        set_(self, "dob_key", None if self.dob is None else dob_key(self.dob))
 
     # Convenience views ---------------------------------------------------------------------
     def identifiers_by_type(self) -> dict[str, frozenset[str]]:
@@ -117,6 +132,27 @@ class RecordFeatures:
     @property
     def has_names(self) -> bool:
         return bool(self.given or self.family or self.all_given or self.all_family)
+
+
+_PRECISION_CODE = {"day": 3, "month": 2, "year": 1, "unknown": 0}
+
+
+def dob_key(d: PartialDate) -> int:
+    """A PartialDate as one int (year, month, day, precision), invertible by ``dob_from_key``:
+    pairs of records are compared by date many times, and ints hash far faster."""
+    return (((d.year or 0) * 100 + (d.month or 0)) * 100 + (d.day or 0)) * 10 \
+        + _PRECISION_CODE[d.precision]
+
+
+_PRECISION_OF = {v: k for k, v in _PRECISION_CODE.items()}
+
+
+def dob_from_key(key: int) -> PartialDate:
+    rest, code = divmod(key, 10)
+    rest, day = divmod(rest, 100)
+    year, month = divmod(rest, 100)
+    return PartialDate(year or None, month or None, day or None,
+                       _PRECISION_OF[code])  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=65536)

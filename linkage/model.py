@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from linkage.comparisons import COMPARISONS, Comparison
 from linkage.features import RecordFeatures
@@ -48,15 +48,17 @@ TF_ADJUSTMENT_BOUNDS = (-4.0, 3.0)
 _PROB_FLOOR = 1e-6
 
 
-@dataclass(frozen=True, slots=True)
-class FieldComparison:
+class FieldComparison(NamedTuple):
+    """One field of a pair's score. A named tuple, not a frozen dataclass: every pair makes
+    six of them, and a frozen dataclass's __init__ costs several times more."""
+
     field: str
     level: str
     weight: float
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: its __init__ would cost more than scoring a field
 class PairScore:
     match_weight: float
     match_probability: float
@@ -98,6 +100,8 @@ class ModelParams:
     training: dict[str, Any] = field(default_factory=dict)
     _tf_floor: dict[str, float] = field(default_factory=dict, init=False, repr=False,
                                         compare=False)
+    _table: tuple[tuple[Any, ...], tuple[tuple[float, ...], ...]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     # weights -------------------------------------------------------------------------------
     def level_weight(self, comparison: Comparison, index: int) -> float:
@@ -112,6 +116,20 @@ class ModelParams:
         if level.max_weight is not None:
             w = min(w, level.max_weight)
         return w
+
+    def level_weights(self) -> tuple[tuple[float, ...], ...]:
+        """``level_weight`` of every level of every comparison (in ``COMPARISONS`` order),
+        computed once and reused while m, u and lambda are not replaced. (Training replaces
+        the dicts; a value changed inside a dict after scoring began is not seen: copy() the
+        parameters to change them.)"""
+        key = (id(self.m), id(self.u), tuple(map(id, self.m.values())),
+               tuple(map(id, self.u.values())))
+        table = self._table
+        if table is None or table[0] != key:
+            weights = tuple(tuple(self.level_weight(c, i) for i in range(len(c.levels)))
+                            for c in COMPARISONS)
+            table = self._table = (key, weights)
+        return table[1]
 
     def tf_adjustment(self, comparison: Comparison, index: int, value: str | None) -> float:
         """log2(u_level / tf(value)), bounded; 0 without a table or value."""
@@ -235,22 +253,40 @@ def comparison_vector(a: RecordFeatures, b: RecordFeatures) -> tuple[tuple[int, 
     return tuple(levels), tuple(tfs)
 
 
-def compare(a: RecordFeatures, b: RecordFeatures, params: ModelParams | None = None) -> PairScore:
-    """Score a pair of records with an explanation per field."""
+def compare(a: RecordFeatures, b: RecordFeatures, params: ModelParams | None = None, *,
+            known: Mapping[str, FieldComparison] | None = None) -> PairScore:
+    """Score a pair of records with an explanation per field.
+
+    known: fields already compared for a pair with the same inputs on those fields (search
+    scores two readings of one query, which differ only in the names, against each
+    candidate); they are reused as they are, not compared again.
+    """
     params = params or _cached_default()
+    weights = params.level_weights()
     total = params.prior_weight
     fields: list[FieldComparison] = []
-    for c in COMPARISONS:
+    given_level: int | None = None
+    for ci, c in enumerate(COMPARISONS):
+        done = known.get(c.field) if known else None
+        if done is not None:
+            total += done.weight
+            fields.append(done)
+            continue
         i, reason = c.level_for(a, b)
+        if ci == _GIVEN_INDEX:
+            given_level = i
         level = c.levels[i]
-        w = params.level_weight(c, i)
+        w = weights[ci][i]
         if level.tf_key is not None:
             w += params.tf_adjustment(c, i, level.tf_key(a))
         total += w
         fields.append(FieldComparison(c.field, level.label, w, reason))
-    flags = pair_flags(a, b)
+    flags = pair_flags(a, b, given_level=given_level)
     p = probability(total)
     return PairScore(total, p, grade_for(p, flags), fields, flags)
+
+
+_GIVEN_INDEX = next(i for i, c in enumerate(COMPARISONS) if c.field == "given_name")
 
 
 def trained_at_now() -> str:

@@ -6,8 +6,7 @@ hide it: they add a flag, and a flagged pair goes to a person for review instead
 
 from __future__ import annotations
 
-from analyzers.dates import dob_relation
-from linkage.comparisons import ADDRESS_HIGH, GIVEN, address_similarity
+from linkage.comparisons import ADDRESS_HIGH, GIVEN, address_similarity, dob_relation_of_keys
 from linkage.features import STRONG_IDENTIFIER_TYPES, RecordFeatures
 
 __all__ = ["FLAG_DOB_CONFLICT", "FLAG_GENDER_CONFLICT", "FLAG_IDENTIFIER_CONFLICT",
@@ -46,7 +45,8 @@ def _same_address(a: RecordFeatures, b: RecordFeatures) -> bool:
     return bool(set(a.postcodes) & set(b.postcodes))
 
 
-def possible_twins(a: RecordFeatures, b: RecordFeatures) -> bool:
+def possible_twins(a: RecordFeatures, b: RecordFeatures, *,
+                   given_level: int | None = None) -> bool:
     """Same full date of birth and same address, but given names that are different (not
     variants, not one name mistyped); or two "Twin 1" / "Twin 2" placeholders with the same
     surname. The surname is not required to agree: twins may carry different surnames, and
@@ -54,8 +54,8 @@ def possible_twins(a: RecordFeatures, b: RecordFeatures) -> bool:
     strength of the address alone."""
     if a.dob is None or b.dob is None or a.dob.precision != "day" or b.dob.precision != "day":
         return False
-    if dob_relation(a.dob, b.dob) != "exact":
-        return False
+    if a.dob_key != b.dob_key:
+        return False  # not the same full date
     if set(a.identifiers) & set(b.identifiers):
         return False  # twins do not share an NHS number, UPN or any other valid identifier
     same_surname = bool(a.family and b.family
@@ -68,7 +68,7 @@ def possible_twins(a: RecordFeatures, b: RecordFeatures) -> bool:
         return False
     # Different given names: not the same, not variants, not the same name mistyped (spelt
     # almost the same). Sounding alike is no defence: Hassan and Hussein are twin names.
-    index, _ = GIVEN.level_for(a, b)
+    index = given_level if given_level is not None else GIVEN.level_for(a, b)[0]
     return GIVEN.levels[index].label in _DIFFERENT_GIVEN
 
 
@@ -79,9 +79,10 @@ def dob_conflict(a: RecordFeatures, b: RecordFeatures) -> bool:
         return False
     if a.dob_estimated or b.dob_estimated or a.dob_placeholder or b.dob_placeholder:
         return False
-    if _transposed(a.dob, b.dob):
+    assert a.dob_key is not None and b.dob_key is not None
+    if dob_relation_of_keys(a.dob_key, b.dob_key) in _DOB_EXPLAINED:
         return False
-    return dob_relation(a.dob, b.dob) not in _DOB_EXPLAINED
+    return not _transposed(a.dob, b.dob)
 
 
 def _transposed(x: object, y: object) -> bool:
@@ -97,12 +98,14 @@ def gender_conflict(a: RecordFeatures, b: RecordFeatures) -> bool:
     return {a.gender, b.gender} == {"female", "male"}
 
 
-def pair_flags(a: RecordFeatures, b: RecordFeatures) -> tuple[str, ...]:
-    """Every flag sends the pair to a person instead of linking it automatically."""
+def pair_flags(a: RecordFeatures, b: RecordFeatures, *,
+               given_level: int | None = None) -> tuple[str, ...]:
+    """Every flag sends the pair to a person instead of linking it automatically.
+    given_level: the pair's level on the given-name comparison, when already known."""
     flags: list[str] = []
     if identifier_conflict(a, b):
         flags.append(FLAG_IDENTIFIER_CONFLICT)
-    if possible_twins(a, b):
+    if possible_twins(a, b, given_level=given_level):
         flags.append(FLAG_TWINS)
     if dob_conflict(a, b):
         flags.append(FLAG_DOB_CONFLICT)

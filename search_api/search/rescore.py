@@ -240,13 +240,32 @@ def candidate_features(source: Mapping[str, Any]) -> RecordFeatures:
     return feats
 
 
+_NAME_FIELDS = frozenset({"given_name", "family_name"})
+
+
+def _same_except_names(x: RecordFeatures, y: RecordFeatures) -> bool:
+    """Readings of one query differ only in their names; anything else is compared anew."""
+    return (x.dob == y.dob and x.dob_estimated == y.dob_estimated
+            and x.dob_placeholder == y.dob_placeholder and x.gender == y.gender
+            and x.postcodes == y.postcodes and x.postcode_sectors == y.postcode_sectors
+            and x.postcode_outwards == y.postcode_outwards and x.address_text == y.address_text
+            and x.streets == y.streets and x.uprns == y.uprns and x.agency == y.agency
+            and x.identifiers == y.identifiers
+            and x.invalid_identifiers == y.invalid_identifiers)
+
+
 def best_score(shapes: Sequence[QueryShape], source: Mapping[str, Any],
                params: ModelParams) -> Scored:
     """The best reading's score of one candidate document."""
     cand = candidate_features(source)
     best: Scored | None = None
+    first: tuple[RecordFeatures, dict[str, FieldComparison]] | None = None
     for shape in shapes:
-        score = compare(shape.features, cand, params)
+        known = first[1] if first and _same_except_names(first[0], shape.features) else None
+        score = compare(shape.features, cand, params, known=known)
+        if first is None:
+            first = (shape.features, {f.field: f for f in score.fields
+                                      if f.field not in _NAME_FIELDS})
         score = _with_prefix(score, shape, cand, params)
         score = _with_partial_dob(score, shape.features, cand, params)
         if shape.swapped:

@@ -83,3 +83,15 @@ def test_name_tokens_are_unique_single_words(s: str) -> None:
         assert "-" not in tok
     # Every word of the comparison form is among the tokens.
     assert set(normalise_name(s).split()) <= set(tokens)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_folds_exactly_like_the_unicode_path(s: str) -> None:
+    from analyzers.text import _fold, _fold_unicode, _words
+
+    assert _fold(s) == _words(_fold_unicode(s))
+
+
+def test_ascii_fast_path_examples() -> None:
+    assert fold("14 O'Neill-Road,  LS9 7AB") == "14 oneill-road ls9 7ab"
+    assert fold("--Flat 2, St. Mary`s--") == "flat 2 st marys"

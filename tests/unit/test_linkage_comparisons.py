@@ -435,3 +435,56 @@ def test_dob_transposition_across_the_day_month_boundary_of_an_iso_date() -> Non
     # 1962-11-21 typed as 1962-12-11 ("1121" -> "1211" in yyyymmdd): two adjacent digits.
     label, reason = level("date_of_birth", dob("1962-11-21"), dob("1962-12-11"))
     assert label == "transposed", reason
+
+
+@pytest.mark.parametrize("date", [
+    PartialDate(2015, 4, 3, "day"), PartialDate(2015, 4, None, "month"),
+    PartialDate(2015, None, None, "year"), PartialDate(1901, 12, 31, "day"),
+])
+def test_dob_key_round_trips_and_orders_dates(date: PartialDate) -> None:
+    from linkage.features import dob_from_key, dob_key
+
+    assert dob_from_key(dob_key(date)) == date
+    assert f(dob="2015-04-03").dob_key == dob_key(PartialDate(2015, 4, 3, "day"))
+
+
+def test_derived_name_forms_follow_the_fields_they_come_from() -> None:
+    import dataclasses
+
+    a = f(given_names="Anna Maria", family_name="Smith Jones")
+    assert (a.given_compact, a.given_first, a.family_compact) == ("annamaria", "anna",
+                                                                 "smithjones")
+    b = dataclasses.replace(a, given="kayleigh")
+    assert (b.given_compact, b.given_first) == ("kayleigh", "kayleigh")
+
+
+def test_compare_reusing_known_fields_scores_exactly_as_comparing_them() -> None:
+    params = default_params()
+    q1 = features_from_query("jon", "smyth", PartialDate(2015, 4, 3, "day"), "LS9 7AB")
+    q2 = features_from_query("smyth", "jon", PartialDate(2015, 4, 3, "day"), "LS9 7AB")
+    cand = f(given_names="John", family_name="Smith", dob="2015-03-04", postcodes=["LS9 7AB"],
+             gender="male")
+    full1 = compare(q1, cand, params)
+    known = {x.field: x for x in full1.fields if x.field not in ("given_name", "family_name")}
+    full2 = compare(q2, cand, params)
+    reused = compare(q2, cand, params, known=known)
+    assert reused == full2
+    # Known fields are taken as given, not re-compared: a different date would show.
+    stale = dict(known, date_of_birth=known["date_of_birth"]._replace(weight=99.0))
+    assert compare(q2, cand, params, known=stale).match_weight == pytest.approx(
+        full2.match_weight - known["date_of_birth"].weight + 99.0)
+
+
+def test_level_weights_follow_parameters_replaced_after_scoring() -> None:
+    params = default_params()
+    a = f(given_names="John", family_name="Smith", dob="2015-04-03")
+    before = compare(a, a, params).match_weight
+    m = {k: dict(v) for k, v in params.m.items()}
+    m["date_of_birth"]["exact"] = m["date_of_birth"]["exact"] / 4  # two bits less
+    params.m = m
+    assert compare(a, a, params).match_weight == pytest.approx(before - 2.0)
+    params.u = {k: dict(v) for k, v in params.u.items()}
+    params.u["family_name"] = {**params.u["family_name"],
+                               "exact": params.u["family_name"]["exact"] / 2}
+    after_u = compare(a, a, params).match_weight
+    assert after_u != pytest.approx(before - 2.0)
