@@ -15,6 +15,8 @@ All normalisation goes through ``analyzers`` so a name is never normalised two w
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +33,7 @@ __all__ = [
     "STRONG_IDENTIFIER_TYPES",
     "OtherName",
     "RecordFeatures",
+    "cached_features_from_source",
     "dob_from_key",
     "dob_key",
     "features_from_query",
@@ -347,6 +350,33 @@ def features_from_source(doc_source: Mapping[str, Any]) -> RecordFeatures:
         identifiers=tuple(sorted(valid)),
         invalid_identifiers=tuple(sorted(invalid)),
     )
+
+
+_FEATURE_CACHE_SIZE = 50_000
+_feature_cache: OrderedDict[tuple[Any, ...], RecordFeatures] = OrderedDict()
+_feature_lock = threading.Lock()
+
+
+def cached_features_from_source(source: Mapping[str, Any]) -> RecordFeatures:
+    """``features_from_source`` with an LRU cache shared by search re-scoring and linking
+    (the same documents come back as candidates again and again). A document is identified
+    by its record id, version and update time (a change in content changes one of them) and
+    its person id."""
+    key = (source.get("record_id"), source.get("version"), source.get("updated_at"),
+           source.get("person_id"))
+    if key[0] is None or key[2] is None:
+        return features_from_source(source)
+    with _feature_lock:
+        found = _feature_cache.get(key)
+        if found is not None:
+            _feature_cache.move_to_end(key)
+            return found
+    feats = features_from_source(source)
+    with _feature_lock:
+        _feature_cache[key] = feats
+        if len(_feature_cache) > _FEATURE_CACHE_SIZE:
+            _feature_cache.popitem(last=False)
+    return feats
 
 
 def features_from_query(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from linkage.blocking import candidate_pairs
 from linkage.clustering import ScoredEdge
-from linkage.features import RecordFeatures, features_from_source
+from linkage.features import RecordFeatures, cached_features_from_source, features_from_source
 from linkage.model import ModelParams, PairScore, compare, load_params, probability
 from linkage.safety import pair_flags
 from linkage.store import LinkConfig, LinkOutcome, apply_edges, load_features
@@ -73,7 +73,6 @@ def _criteria_query(f: RecordFeatures, size: int) -> dict[str, Any]:
             should.append({"term": {"dob_full": str(f.dob)}})
         body = {"query": {"bool": {"should": should, "minimum_should_match": 1}},
                 "size": size}
-    body["_source"] = True
     return body
 
 
@@ -170,7 +169,7 @@ def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
         # The records were just bulk-indexed: make them searchable before retrieving.
         client.indices.refresh(index=alias)
         found = candidates_from_opensearch(client, alias, seed_list)
-        cand_sources = [[features_from_source(src) for src in hits] for hits in found]
+        cand_sources = [[cached_features_from_source(src) for src in hits] for hits in found]
     except Exception as exc:  # OpenSearch down or index missing: SQL candidates instead
         log.warning("linkage: OpenSearch retrieval failed (%s); using SQL candidates",
                     type(exc).__name__)

@@ -24,8 +24,6 @@ graded "possible", and "certainly_not" is kept for records whose fields contradi
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,7 +33,7 @@ from typing import Any
 from analyzers.dates import PartialDate
 from analyzers.text import name_tokens
 from linkage.comparisons import COMPARISON_BY_FIELD
-from linkage.features import RecordFeatures, features_from_query, features_from_source
+from linkage.features import RecordFeatures, cached_features_from_source, features_from_query
 from linkage.model import (
     FieldComparison,
     ModelParams,
@@ -215,31 +213,6 @@ def _search_grade(score: PairScore) -> PairScore:
                      score.flags)
 
 
-_FEATURE_CACHE_SIZE = 50_000
-_feature_cache: OrderedDict[tuple[Any, ...], RecordFeatures] = OrderedDict()
-_feature_lock = threading.Lock()
-
-
-def candidate_features(source: Mapping[str, Any]) -> RecordFeatures:
-    """``features_from_source`` with an LRU cache. A document is identified by its record id,
-    version and update time (a change in content changes one of them) and its person id."""
-    key = (source.get("record_id"), source.get("version"), source.get("updated_at"),
-           source.get("person_id"))
-    if key[0] is None or key[2] is None:
-        return features_from_source(source)
-    with _feature_lock:
-        found = _feature_cache.get(key)
-        if found is not None:
-            _feature_cache.move_to_end(key)
-            return found
-    feats = features_from_source(source)
-    with _feature_lock:
-        _feature_cache[key] = feats
-        if len(_feature_cache) > _FEATURE_CACHE_SIZE:
-            _feature_cache.popitem(last=False)
-    return feats
-
-
 _NAME_FIELDS = frozenset({"given_name", "family_name"})
 
 
@@ -257,7 +230,7 @@ def _same_except_names(x: RecordFeatures, y: RecordFeatures) -> bool:
 def best_score(shapes: Sequence[QueryShape], source: Mapping[str, Any],
                params: ModelParams) -> Scored:
     """The best reading's score of one candidate document."""
-    cand = candidate_features(source)
+    cand = cached_features_from_source(source)
     best: Scored | None = None
     first: tuple[RecordFeatures, dict[str, FieldComparison]] | None = None
     for shape in shapes:
