@@ -488,3 +488,18 @@ def test_level_weights_follow_parameters_replaced_after_scoring() -> None:
                                "exact": params.u["family_name"]["exact"] / 2}
     after_u = compare(a, a, params).match_weight
     assert after_u != pytest.approx(before - 2.0)
+
+
+def test_cached_features_follow_each_new_version_of_a_document() -> None:
+    from linkage.features import cached_features_from_source
+
+    src = doc(record_id="cache-1", version=1, updated_at="2026-01-01T00:00:00Z",
+              given_names="Kayley", family_name="Smyth")
+    first = cached_features_from_source(src)
+    assert cached_features_from_source(dict(src)) is first  # same document: from the cache
+    renamed = dict(src, version=2, updated_at="2026-02-01T00:00:00Z", family_name="Smith")
+    assert cached_features_from_source(renamed).family == "smith"
+    merged = dict(renamed, person_id="p2")
+    assert cached_features_from_source(merged).person_id == "p2"
+    no_time = dict(src, updated_at=None, family_name="Jones")
+    assert cached_features_from_source(no_time).family == "jones"  # never cached blindly
