@@ -39,6 +39,7 @@ __all__ = [
     "Dataset",
     "EvalResult",
     "Metrics",
+    "SplinkRun",
     "febrl_dataset",
     "febrl_features",
     "load_dataset",
@@ -46,6 +47,8 @@ __all__ = [
     "metrics",
     "run_casesearch",
     "run_splink",
+    "splink_frame",
+    "splink_link",
     "synthetic_dataset",
     "wrong_clusters",
 ]
@@ -323,23 +326,31 @@ def run_casesearch(dataset: str | Dataset, *, identifiers: bool = True,
 # ---------------------------------------------------------------------------------------------
 
 
-def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.99) -> EvalResult:
-    """Splink 5 with DuckDB: the usual FEBRL configuration (names with term-frequency
-    adjustment, date of birth, postcode, address, social security id), trained without
-    labels (random-sampling u, EM over two blocking rules), clustered at the same threshold."""
+SPLINK_ID_COLUMNS = ("nhs_number", "upn", "former_upn", "ni_number")
+
+
+@dataclass(frozen=True)
+class SplinkRun:
+    """Splink's clusters: every input rec_id mapped to a cluster id (singletons included)."""
+
+    assign: dict[str, int]
+    predicted_pairs: int
+    seconds: float
+
+
+def splink_link(df: Any, *, link_only: bool = False,
+                identifier_columns: Sequence[str] = ("soc_sec_id",),
+                threshold: float = 0.99) -> SplinkRun:
+    """Splink 5 with DuckDB on a FEBRL-shaped table (rec_id, source, given_name, surname,
+    street_number, address_1, suburb, postcode, date_of_birth as YYYYMMDD, and the
+    identifier columns): names with term-frequency adjustment, date of birth, postcode,
+    address, each identifier; trained without labels (random-sampling u, EM over three
+    blocking rules), clustered at ``threshold``. ``seconds`` covers settings to clusters."""
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     for name in ("splink", "duckdb"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    df, links, link_only = load_febrl(dataset)
-    cols = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb",
-            "postcode", "state", "date_of_birth", "soc_sec_id"]
-    df = df[["rec_id", "source", *cols]].copy()
-    for c in cols:
-        df[c] = df[c].where(df[c].notna(), None)
-        df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v)
-        df[c] = df[c].map(lambda v: None if v == "" else v)
     started = time.perf_counter()
     comparisons: list[Any] = [
         cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
@@ -358,9 +369,9 @@ def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.9
         block_on("date_of_birth"),
         block_on("postcode", "street_number"),
     ]
-    if identifiers:
-        comparisons.append(cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]))
-        rules.append(block_on("soc_sec_id"))
+    for column in identifier_columns:
+        comparisons.append(cl.DamerauLevenshteinAtThresholds(column, [1, 2]))
+        rules.append(block_on(column))
     settings = SettingsCreator(
         link_type="link_only" if link_only else "dedupe_only",
         unique_id_column_name="rec_id",
@@ -390,11 +401,66 @@ def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.9
         predictions, threshold_match_probability=threshold)
     cdf = clusters.as_pandas_dataframe()
     seconds = time.perf_counter() - started
-    assign = {str(r): int(hash(c)) for r, c in zip(cdf["rec_id"], cdf["cluster_id"],
-                                                    strict=True)}
+    assign: dict[str, int] = {
+        str(r): int(hash(c)) for r, c in zip(cdf["rec_id"], cdf["cluster_id"], strict=True)}
+    for n in df["rec_id"]:
+        assign.setdefault(str(n), hash(("single", str(n))))
+    return SplinkRun(assign, len(predictions.as_pandas_dataframe()), seconds)
+
+
+def splink_frame(records: Sequence[RecordFeatures],
+                 identifier_types: Sequence[str] = SPLINK_ID_COLUMNS) -> Any:
+    """casesearch's features as the table ``splink_link`` reads, so both systems see the same
+    values: the current given and family name, a day-precision date of birth, the first
+    postcode, the first address line split into house number and street, the rest of the
+    address (town) as ``suburb``, and one column per national identifier type (the first
+    value held, valid or not: Splink's edit-distance levels judge typos). Identifier columns
+    no record fills are left out."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        dob = (f"{r.dob.year:04d}{r.dob.month:02d}{r.dob.day:02d}"
+               if r.dob is not None and r.dob.precision == "day" else None)
+        line = r.streets[0] if r.streets else None
+        words = line.split() if line else []
+        number = next((w for w in words if w.isdigit()), None)
+        street = " ".join(w for w in words if w != number) or None
+        rest = r.address_text or ""
+        for part in (line, *(r.postcodes[:1])):
+            if part and part.lower() in rest:
+                rest = rest.replace(part.lower(), " ", 1)
+        row: dict[str, Any] = {
+            "rec_id": r.record_id, "source": r.agency, "given_name": r.given,
+            "surname": r.family, "street_number": number, "address_1": street,
+            "suburb": " ".join(rest.split()) or None,
+            "postcode": r.postcodes[0] if r.postcodes else None, "date_of_birth": dob}
+        ids: dict[str, str] = {}
+        for t, v in (*r.identifiers, *r.invalid_identifiers):
+            ids.setdefault(t, v)
+        for t in identifier_types:
+            row[t] = ids.get(t)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    empty = [t for t in identifier_types if df[t].isna().all()] if rows else []
+    return df.drop(columns=empty)
+
+
+def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.99) -> EvalResult:
+    """Splink 5 with DuckDB on FEBRL: the usual FEBRL configuration (``splink_link``: names
+    with term-frequency adjustment, date of birth, postcode, address, social security id),
+    trained without labels, clustered at the same threshold."""
+    df, links, link_only = load_febrl(dataset)
+    cols = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb",
+            "postcode", "state", "date_of_birth", "soc_sec_id"]
+    df = df[["rec_id", "source", *cols]].copy()
+    for c in cols:
+        df[c] = df[c].where(df[c].notna(), None)
+        df[c] = df[c].map(lambda v: v.strip() if isinstance(v, str) else v)
+        df[c] = df[c].map(lambda v: None if v == "" else v)
+    run = splink_link(df, link_only=link_only,
+                      identifier_columns=("soc_sec_id",) if identifiers else (),
+                      threshold=threshold)
     nodes = [str(r) for r in df["rec_id"]]
-    for n in nodes:
-        assign.setdefault(n, hash(("single", n)))
-    m = metrics(nodes, assign, links)  # type: ignore[arg-type]
-    return EvalResult("splink", m, seconds, {"predicted_pairs": len(
-        predictions.as_pandas_dataframe())})
+    m = metrics(nodes, run.assign, links)  # type: ignore[arg-type]
+    return EvalResult("splink", m, run.seconds, {"predicted_pairs": run.predicted_pairs})
