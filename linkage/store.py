@@ -225,11 +225,14 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def _move_records(session: Session, record_ids: Sequence[int], to_person: str, event_id: int,
                   now: dt.datetime) -> None:
     """Point records at to_person, keep the membership history and write outbox rows."""
-    rows = []
+    rows: list[Any] = []  # Row(id, person_id, received_at, version)
     with_history: set[int] = set()
     for chunk in _chunks(sorted(record_ids)):
-        rows += list(session.scalars(select(PersonRecordRow)
-                                     .where(PersonRecordRow.id.in_(chunk))))
+        # Only the columns needed: loading whole records (names, identifiers, addresses)
+        # was most of the cost of a merge.
+        rows += session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id,
+                                       PersonRecordRow.received_at, PersonRecordRow.version)
+                                .where(PersonRecordRow.id.in_(chunk))).all()
         # One query per chunk for both: the open membership rows to close, and which records
         # have any history at all (not one query per record).
         for m in session.scalars(select(RecordMembershipRow)
@@ -246,9 +249,11 @@ def _move_records(session: Session, record_ids: Sequence[int], to_person: str, e
                 valid_from=r.received_at or now, valid_to=now, event_id=None))
         session.add(RecordMembershipRow(record_id=r.id, person_id=to_person, valid_from=now,
                                         valid_to=None, event_id=event_id))
-        r.person_id = to_person
         session.add(OutboxRow(entity_type="person_record", entity_id=r.id,
                               version=int(r.version)))
+    for chunk in _chunks(sorted(r.id for r in rows)):
+        session.execute(update(PersonRecordRow).where(PersonRecordRow.id.in_(chunk))
+                        .values(person_id=to_person))
     session.flush()
 
 
@@ -451,11 +456,19 @@ def apply_edges(
                 outcome.reviews_queued += 1
         elif d.outcome == "refused":
             outcome.refused += 1
+    # Each linked pair of persons, listed under both: a cluster looks only at its own
+    # persons' edges (scanning every edge for every cluster made a full re-link quadratic).
+    edges_of: dict[str, list[tuple[frozenset[str], float]]] = {}
+    for key, edge in best_edge.items():
+        for person in key:
+            edges_of.setdefault(person, []).append((key, edge.probability))
     for cluster in plan.clusters:
         persons_in = sorted({person_of[r] for r in cluster if r in person_of})
         if len(persons_in) < 2:
             continue
-        probs = [e.probability for k, e in best_edge.items() if k <= set(persons_in)]
+        inside = set(persons_in)
+        probs = [p for person in persons_in for key, p in edges_of.get(person, ())
+                 if key <= inside]
         survivor, moved = merge_persons(
             session, persons_in, source=source,
             probability=max(probs) if probs else None, reason=reason, decided_by=decided_by)

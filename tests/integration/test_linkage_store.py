@@ -111,6 +111,10 @@ def test_merge_keeps_older_person_id_history_and_outbox(settings: Settings) -> N
         assert (event.kind, event.person_id, event.other_person_id) == \
             ("merge", before[a], before[b])
         assert event.record_ids == [b] and event.decided_by is None
+        assert event.probability is not None and event.probability >= 0.99  # the link's own
+        # The moved record itself points at the survivor, not only through merged_into.
+        assert session.scalar(select(PersonRecordRow.person_id).where(
+            PersonRecordRow.id == b)) == before[a]
         assert identity_as_at(session, b, moment) == before[b]
         assert identity_as_at(session, b, dt.datetime.now(dt.UTC)) == before[a]
         assert identity_as_at(session, a, moment) == before[a]
