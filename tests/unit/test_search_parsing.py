@@ -133,3 +133,23 @@ def test_fetch_size_is_about_ten_per_result_and_bounded() -> None:
     assert fetch_size(1, 10) == 100
     assert fetch_size(1, 50) == 500
     assert fetch_size(20, 50) == 1000
+
+
+def test_linkage_retrieval_leaves_out_only_the_typo_clauses() -> None:
+    import json
+
+    from analyzers.dates import PartialDate
+    from linkage.features import features_from_query
+    from linkage.incremental import _criteria_query
+    from search_api.search.query import Criteria, person_query
+
+    crit = Criteria(given=["kayleigh"], family=["smith"], dob=PartialDate(2015, 4, 3, "day"))
+    full = json.dumps(person_query(crit, [], 41))
+    lean = json.dumps(person_query(crit, [], 41, typos=False))
+    assert '"fuzziness"' in full and '.tri"' in full
+    assert '"fuzziness"' not in lean and '.tri"' not in lean
+    for kept in ('.bm"', '.dm"', '.syn"', '.edge"', '"dob_full"', '"dob_swapped"'):
+        assert kept in lean
+    linkage = json.dumps(_criteria_query(
+        features_from_query("Kayleigh", "Smith", PartialDate(2015, 4, 3, "day"), "LS9 7AB"), 41))
+    assert '"fuzziness"' not in linkage and '.bm"' in linkage and '"postcodes"' in linkage
