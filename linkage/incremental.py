@@ -60,7 +60,7 @@ def _criteria_query(f: RecordFeatures, size: int) -> dict[str, Any]:
             given_full=f.given, family_full=f.family, dob=f.dob,
             postcode=f.postcodes[0] if f.postcodes else None,
             identifier=(ident[0], ident[1]) if ident else None)
-        body = person_query(criteria, [], size, typos=False)
+        body = person_query(criteria, [], size, typed=False)
         bool_q = body["query"]["bool"]
         bool_q.setdefault("should", []).extend(extra)
         bool_q["minimum_should_match"] = 1

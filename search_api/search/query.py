@@ -74,28 +74,31 @@ CROSS_FIELD_SCALE = 0.4
 
 
 def _word_clauses(word: str, bases: tuple[str, ...], scale: float = 1.0,
-                  typos: bool = True) -> list[dict[str, Any]]:
+                  typed: bool = True) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for base in bases:
         out.extend([
             {"match": {base: {"query": word, "boost": 3.0 * scale}}},
             {"match": {f"{base}.syn": {"query": word, "boost": 2.5 * scale}}},
             {"match": {f"{base}.dm": {"query": word, "boost": 1.5 * scale}}},
-            {"match": {f"{base}.bm": {"query": word, "boost": 1.0 * scale}}},
         ])
-        if typos:
-            out.append({"match": {base: {"query": word, "fuzziness": "AUTO", "prefix_length": 1,
-                                         "max_expansions": 50, "boost": 1.5 * scale}}})
+        if not typed:
+            continue
+        out.extend([
+            {"match": {f"{base}.bm": {"query": word, "boost": 1.0 * scale}}},
+            {"match": {base: {"query": word, "fuzziness": "AUTO", "prefix_length": 1,
+                              "max_expansions": 50, "boost": 1.5 * scale}}},
+        ])
         if len(word) >= 2:
             out.append({"match": {f"{base}.edge": {"query": word, "boost": 2.0 * scale}}})
-        if typos and len(word) >= 4:
+        if len(word) >= 4:
             out.append({"match": {f"{base}.tri": {"query": word, "boost": 0.5 * scale,
                                                   "minimum_should_match": "60%"}}})
     return out
 
 
 def _name_clauses(words: list[str], bases: tuple[str, ...],
-                  cross: tuple[str, ...] = (), typos: bool = True) -> list[dict[str, Any]]:
+                  cross: tuple[str, ...] = (), typed: bool = True) -> list[dict[str, Any]]:
     clauses = []
     seen: set[str] = set()
     for raw in words:
@@ -103,9 +106,9 @@ def _name_clauses(words: list[str], bases: tuple[str, ...],
             if word in seen:
                 continue
             seen.add(word)
-            queries = _word_clauses(word, bases, typos=typos)
+            queries = _word_clauses(word, bases, typed=typed)
             if cross:
-                queries += _word_clauses(word, cross, CROSS_FIELD_SCALE, typos=typos)
+                queries += _word_clauses(word, cross, CROSS_FIELD_SCALE, typed=typed)
             clauses.append({"dis_max": {"queries": queries, "tie_breaker": 0.2}})
     return clauses[:MAX_TOKENS_PER_FIELD * 2]
 
@@ -166,18 +169,21 @@ def identifier_values(identifier: tuple[str | None, str]) -> list[str]:
 
 
 def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
-                 typos: bool = True) -> dict[str, Any]:
+                 typed: bool = True) -> dict[str, Any]:
     """The retrieval query over ``<prefix>-persons``. ``filters`` (access control) are ANDed.
 
-    typos=False leaves out the fuzzy and trigram name clauses, the two costliest (half the
-    query's time at 1M records). Linkage retrieves with a whole record: its date of birth,
-    postcode, identifiers and phonetic keys find a mistyped name's record as well (measured
-    in BENCHMARKS.md); a duty worker's few typed letters need them.
+    typed=False is for a whole record (linkage) rather than what a person typed: the
+    name clauses keep exact, synonym and double-metaphone matches and leave out fuzzy,
+    trigram, Beider-Morse and prefix (edge n-gram) matches. A record's date of birth,
+    postcode and identifiers find its mistyped names anyway, and on the 1M-people store
+    those clauses only pushed true duplicates out of the top candidates while costing
+    three-quarters of the query's time (BENCHMARKS.md). A duty worker's few typed letters
+    need every one of them.
     """
     should: list[dict[str, Any]] = []
-    should += _name_clauses(c.given, GIVEN, FAMILY, typos)
-    should += _name_clauses(c.family, FAMILY, GIVEN, typos)
-    should += _name_clauses(c.either, EITHER, typos=typos)
+    should += _name_clauses(c.given, GIVEN, FAMILY, typed)
+    should += _name_clauses(c.family, FAMILY, GIVEN, typed)
+    should += _name_clauses(c.either, EITHER, typed=typed)
     if c.given_full:
         should.append({"match": {"all_given.exact": {"query": c.given_full, "boost": 2.0}}})
     if c.family_full:

@@ -135,7 +135,7 @@ def test_fetch_size_is_about_ten_per_result_and_bounded() -> None:
     assert fetch_size(20, 50) == 1000
 
 
-def test_linkage_retrieval_leaves_out_only_the_typo_clauses() -> None:
+def test_linkage_retrieval_keeps_only_whole_name_clauses() -> None:
     import json
 
     from analyzers.dates import PartialDate
@@ -145,11 +145,13 @@ def test_linkage_retrieval_leaves_out_only_the_typo_clauses() -> None:
 
     crit = Criteria(given=["kayleigh"], family=["smith"], dob=PartialDate(2015, 4, 3, "day"))
     full = json.dumps(person_query(crit, [], 41))
-    lean = json.dumps(person_query(crit, [], 41, typos=False))
-    assert '"fuzziness"' in full and '.tri"' in full
-    assert '"fuzziness"' not in lean and '.tri"' not in lean
-    for kept in ('.bm"', '.dm"', '.syn"', '.edge"', '"dob_full"', '"dob_swapped"'):
+    lean = json.dumps(person_query(crit, [], 41, typed=False))
+    for typed_only in ('"fuzziness"', '.tri"', '.bm"', '.edge"'):
+        assert typed_only in full and typed_only not in lean
+    for kept in ('"all_given"', '"all_family"', '.dm"', '.syn"', '"dob_full"',
+                 '"dob_swapped"'):
         assert kept in lean
     linkage = json.dumps(_criteria_query(
         features_from_query("Kayleigh", "Smith", PartialDate(2015, 4, 3, "day"), "LS9 7AB"), 41))
-    assert '"fuzziness"' not in linkage and '.bm"' in linkage and '"postcodes"' in linkage
+    assert '"fuzziness"' not in linkage and '.bm"' not in linkage and '.dm"' in linkage
+    assert '"postcodes"' in linkage
