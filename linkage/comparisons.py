@@ -540,9 +540,18 @@ def _shared(attr: str, text: str) -> LevelTest:
 
 
 def _postcode_typo(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    for x, y in _token_pairs(a.postcodes, b.postcodes):
-        if OSA.distance(x, y) == 1:
-            return f"postcodes differ by one character: {x} / {y}"
+    hit = _postcodes_one_apart(a.postcodes, b.postcodes)
+    return None if hit is None else f"postcodes differ by one character: {hit[0]} / {hit[1]}"
+
+
+@lru_cache(maxsize=131072)
+def _postcodes_one_apart(xs: tuple[str, ...], ys: tuple[str, ...]) -> tuple[str, str] | None:
+    """The first pair of postcodes one edit apart. Cached: four address levels ask it of the
+    same pair, and records with an address history hold several postcodes each."""
+    for x in xs:
+        for y in ys:
+            if OSA.distance(x, y) == 1:
+                return x, y
     return None
 
 
