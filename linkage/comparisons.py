@@ -42,6 +42,7 @@ __all__ = [
     "address_similarity",
     "dob_relation_of_keys",
     "jaro_winkler",
+    "postcodes_one_apart",
     "variant_reason",
 ]
 
@@ -540,12 +541,12 @@ def _shared(attr: str, text: str) -> LevelTest:
 
 
 def _postcode_typo(a: RecordFeatures, b: RecordFeatures) -> str | None:
-    hit = _postcodes_one_apart(a.postcodes, b.postcodes)
+    hit = postcodes_one_apart(a.postcodes, b.postcodes)
     return None if hit is None else f"postcodes differ by one character: {hit[0]} / {hit[1]}"
 
 
 @lru_cache(maxsize=131072)
-def _postcodes_one_apart(xs: tuple[str, ...], ys: tuple[str, ...]) -> tuple[str, str] | None:
+def postcodes_one_apart(xs: tuple[str, ...], ys: tuple[str, ...]) -> tuple[str, str] | None:
     """The first pair of postcodes one edit apart. Cached: four address levels ask it of the
     same pair, and records with an address history hold several postcodes each."""
     for x in xs:

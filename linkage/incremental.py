@@ -117,7 +117,7 @@ def candidates_from_sql(session: Session, seeds: Sequence[RecordFeatures],
             lo, hi = dt.date(f.dob.year - 1, 1, 1), dt.date(f.dob.year + 1, 12, 31)
             ids.update(int(r) for r in session.scalars(select(PersonRecordRow.id).where(
                 func.lower(PersonRecordRow.family_name).in_(
-                    sorted({f.family, f.family.replace(" ", "-"), f.family.replace(" ", "")})),
+                    sorted({f.family, f.family.replace(" ", "-"), f.family_compact})),
                 PersonRecordRow.date_of_birth.between(lo, hi)).limit(limit)))
         if f.record_id is not None:
             ids.discard(int(f.record_id))

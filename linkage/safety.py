@@ -58,8 +58,7 @@ def possible_twins(a: RecordFeatures, b: RecordFeatures, *,
         return False  # not the same full date
     if set(a.identifiers) & set(b.identifiers):
         return False  # twins do not share an NHS number, UPN or any other valid identifier
-    same_surname = bool(a.family and b.family
-                        and a.family.replace(" ", "") == b.family.replace(" ", ""))
+    same_surname = bool(a.family and b.family and a.family_compact == b.family_compact)
     if a.multiple_birth and b.multiple_birth and same_surname:
         return a.birth_order != b.birth_order or a.birth_order is None
     if not _same_address(a, b):

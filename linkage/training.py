@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz.distance import OSA
 
 from linkage.blocking import DEFAULT_RULES, BlockingRule, candidate_pairs
 from linkage.comparisons import (
@@ -34,6 +33,7 @@ from linkage.comparisons import (
     LOCATION,
     MISTYPED_POSTCODE_LEVELS,
     SHARED_POSTCODE_LEVELS,
+    postcodes_one_apart,
 )
 from linkage.features import RecordFeatures
 from linkage.model import ModelParams, default_params, trained_at_now
@@ -339,7 +339,7 @@ def refine_u_within_postcodes(records: Sequence[RecordFeatures], random_pairs: P
 def _postcode_related(a: RecordFeatures, b: RecordFeatures, typo: bool) -> bool:
     if set(a.postcodes) & set(b.postcodes):
         return not typo
-    return typo and any(OSA.distance(x, y) == 1 for x in a.postcodes for y in b.postcodes)
+    return typo and postcodes_one_apart(a.postcodes, b.postcodes) is not None
 
 
 def estimate_m_em(pm: PairMatrix, params: ModelParams, *, max_iterations: int = 100,
