@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,39 +222,121 @@ def _aware(value: dt.datetime) -> dt.datetime:
 # ---------------------------------------------------------------------------------------------
 
 
-def _move_records(session: Session, record_ids: Sequence[int], to_person: str, event_id: int,
+def _table(row_class: Any) -> Table:
+    """The Core table of a mapped class (set-based statements with executemany parameters)."""
+    table = row_class.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, int]],
                   now: dt.datetime) -> None:
-    """Point records at to_person, keep the membership history and write outbox rows."""
+    """Point records at their new person, keep the membership history, write outbox rows.
+
+    moves: (record ids, to person, event id). A handful of set-based statements for any
+    number of moves: a full re-link moves tens of thousands of records, and one statement
+    per record (or per merge) was most of its time."""
+    target: dict[int, tuple[str, int]] = {}
+    for record_ids, to_person, event_id in moves:
+        for rid in record_ids:
+            target[int(rid)] = (to_person, event_id)
+    if not target:
+        return
+    ids = sorted(target)
     rows: list[Any] = []  # Row(id, person_id, received_at, version)
     with_history: set[int] = set()
-    for chunk in _chunks(sorted(record_ids)):
+    members = _table(RecordMembershipRow)
+    for chunk in _chunks(ids):
         # Only the columns needed: loading whole records (names, identifiers, addresses)
         # was most of the cost of a merge.
         rows += session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id,
                                        PersonRecordRow.received_at, PersonRecordRow.version)
                                 .where(PersonRecordRow.id.in_(chunk))).all()
-        # One query per chunk for both: the open membership rows to close, and which records
-        # have any history at all (not one query per record).
-        for m in session.scalars(select(RecordMembershipRow)
-                                 .where(RecordMembershipRow.record_id.in_(chunk))):
-            with_history.add(m.record_id)
-            if m.valid_to is None:
-                m.valid_to = now
+        with_history.update(session.scalars(select(members.c.record_id).distinct()
+                                            .where(members.c.record_id.in_(chunk))))
+        session.execute(update(members).where(members.c.record_id.in_(chunk),
+                                              members.c.valid_to.is_(None))
+                        .values(valid_to=now))
     resolved = _resolve(session, {r.person_id for r in rows if r.person_id})
+    history: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
     for r in rows:
+        to_person, event_id = target[int(r.id)]
         if r.id not in with_history and r.person_id:
             # First move: record where it has been since it arrived.
-            session.add(RecordMembershipRow(
-                record_id=r.id, person_id=resolved.get(r.person_id, r.person_id),
-                valid_from=r.received_at or now, valid_to=now, event_id=None))
-        session.add(RecordMembershipRow(record_id=r.id, person_id=to_person, valid_from=now,
-                                        valid_to=None, event_id=event_id))
-        session.add(OutboxRow(entity_type="person_record", entity_id=r.id,
-                              version=int(r.version)))
-    for chunk in _chunks(sorted(r.id for r in rows)):
-        session.execute(update(PersonRecordRow).where(PersonRecordRow.id.in_(chunk))
-                        .values(person_id=to_person))
-    session.flush()
+            history.append({"record_id": r.id,
+                            "person_id": resolved.get(r.person_id, r.person_id),
+                            "valid_from": r.received_at or now, "valid_to": now,
+                            "event_id": None})
+        history.append({"record_id": r.id, "person_id": to_person, "valid_from": now,
+                        "valid_to": None, "event_id": event_id})
+        outbox.append({"entity_type": "person_record", "entity_id": r.id,
+                       "version": int(r.version)})
+    if history:
+        session.execute(insert(members), history)
+        session.execute(insert(_table(OutboxRow)), outbox)
+        records = _table(PersonRecordRow)
+        session.execute(update(records).where(records.c.id == bindparam("rid"))
+                        .values(person_id=bindparam("pid")),
+                        [{"rid": r.id, "pid": target[int(r.id)][0]} for r in rows])
+
+
+@dataclass(frozen=True)
+class MergeGroup:
+    """Persons to become one identity, and why (written on each merge event)."""
+
+    person_ids: Sequence[str]
+    probability: float | None = None
+
+
+def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
+                 reason: str | None = None, decided_by: str | None = None,
+                 detail: Mapping[str, Any] | None = None) -> list[tuple[str, list[int]]]:
+    """Merge each group's persons into the oldest of them (created_at, then id).
+
+    Returns (survivor, records moved) per group that had two or more existing persons. One
+    merge event per absorbed person; the absorbed person keeps ``merged_into`` so its id
+    stays resolvable, and persons merged into it earlier point straight at the survivor."""
+    session.flush()  # the statements below are Core: pending ORM rows must be written first
+    wanted = sorted({p for g in groups for p in g.person_ids})
+    persons = _table(PersonRow)
+    created: dict[str, dt.datetime] = {}
+    for chunk in _chunks(wanted):
+        q = select(persons.c.id, persons.c.created_at).where(persons.c.id.in_(chunk))
+        for pid, at in session.execute(q.with_for_update()):
+            created[pid] = _aware(at) if at else utcnow()
+    now = utcnow()
+    plans: list[tuple[str, list[str], float | None]] = []
+    for g in groups:
+        present = sorted({p for p in g.person_ids if p in created},
+                         key=lambda p: (created[p], p))
+        if len(present) >= 2:
+            plans.append((present[0], present[1:], g.probability))
+    if not plans:
+        return []
+    members = members_of(session, [o for _, others, _ in plans for o in others])
+    events: list[dict[str, Any]] = [
+        {"at": now, "kind": "merge", "person_id": survivor, "other_person_id": other,
+         "record_ids": members.get(other, []), "source": source, "probability": probability,
+         "reason": reason, "decided_by": decided_by, "detail": dict(detail) if detail else None}
+        for survivor, others, probability in plans for other in others]
+    event_ids = list(session.scalars(
+        insert(LinkEventRow).returning(LinkEventRow.id, sort_by_parameter_order=True),
+        events))
+    moves = [(e["record_ids"], e["person_id"], event_id)
+             for e, event_id in zip(events, event_ids, strict=True)]
+    _move_records(session, moves, now)
+    absorbed = [{"old": e["other_person_id"], "new": e["person_id"]} for e in events]
+    # Persons merged into an absorbed one earlier now resolve through it; point them straight
+    # at the survivor so chains stay short. Then the absorbed persons themselves.
+    session.execute(update(persons).where(persons.c.merged_into == bindparam("old"))
+                    .values(merged_into=bindparam("new")), absorbed)
+    session.execute(update(persons).where(persons.c.id == bindparam("old"))
+                    .values(merged_into=bindparam("new")), absorbed)
+    moved: dict[str, list[int]] = {}
+    for e in events:
+        moved.setdefault(e["person_id"], []).extend(e["record_ids"])
+    return [(survivor, sorted(moved.get(survivor, []))) for survivor, _, _ in plans]
 
 
 def merge_persons(session: Session, person_ids: Iterable[str], *, source: str,
@@ -263,32 +345,9 @@ def merge_persons(session: Session, person_ids: Iterable[str], *, source: str,
                   ) -> tuple[str, list[int]]:
     """Merge persons into the oldest of them; returns (survivor, records moved)."""
     ids = sorted(set(person_ids))
-    persons = list(session.scalars(select(PersonRow).where(PersonRow.id.in_(ids))
-                                   .with_for_update()))
-    if len(persons) < 2:
-        return (persons[0].id if persons else ids[0]), []
-    persons.sort(key=lambda p: (_aware(p.created_at) if p.created_at else utcnow(), p.id))
-    survivor = persons[0]
-    members = members_of(session, ids)
-    moved: list[int] = []
-    now = utcnow()
-    for other in persons[1:]:
-        records = members.get(other.id, [])
-        event = LinkEventRow(at=now, kind="merge", person_id=survivor.id,
-                             other_person_id=other.id, record_ids=records, source=source,
-                             probability=probability, reason=reason, decided_by=decided_by,
-                             detail=dict(detail) if detail else None)
-        session.add(event)
-        session.flush()
-        _move_records(session, records, survivor.id, event.id, now)
-        other.merged_into = survivor.id
-        # Persons previously merged into `other` now resolve through it; point them straight
-        # at the survivor so chains stay short.
-        session.execute(update(PersonRow).where(PersonRow.merged_into == other.id)
-                        .values(merged_into=survivor.id))
-        moved += records
-    session.flush()
-    return survivor.id, moved
+    done = merge_groups(session, [MergeGroup(ids, probability)], source=source,
+                        reason=reason, decided_by=decided_by, detail=detail)
+    return done[0] if done else (ids[0], [])
 
 
 def split_records(session: Session, person_id: str, record_ids: Iterable[int], *,
@@ -313,7 +372,7 @@ def split_records(session: Session, person_id: str, record_ids: Iterable[int], *
                          decided_by=decided_by)
     session.add(event)
     session.flush()
-    _move_records(session, moving, new_id, event.id, now)
+    _move_records(session, [(moving, new_id, event.id)], now)
     if cannot_link and decided_by:
         for a in moving:
             for b in staying:
@@ -462,6 +521,7 @@ def apply_edges(
     for key, edge in best_edge.items():
         for person in key:
             edges_of.setdefault(person, []).append((key, edge.probability))
+    joins: list[MergeGroup] = []
     for cluster in plan.clusters:
         persons_in = sorted({person_of[r] for r in cluster if r in person_of})
         if len(persons_in) < 2:
@@ -469,13 +529,16 @@ def apply_edges(
         inside = set(persons_in)
         probs = [p for person in persons_in for key, p in edges_of.get(person, ())
                  if key <= inside]
-        survivor, moved = merge_persons(
-            session, persons_in, source=source,
-            probability=max(probs) if probs else None, reason=reason, decided_by=decided_by)
-        outcome.merges += len(persons_in) - 1
+        joins.append(MergeGroup(persons_in, max(probs) if probs else None))
+    survivor_of: dict[str, str] = {}
+    for (survivor, moved), group in zip(
+            merge_groups(session, joins, source=source, reason=reason,
+                         decided_by=decided_by), joins, strict=True):
+        outcome.merges += len(group.person_ids) - 1
         outcome.records_moved += moved
-        for r in cluster:
-            person_of[r] = survivor
+        survivor_of.update(dict.fromkeys(group.person_ids, survivor))
+    for r, person in person_of.items():
+        person_of[r] = survivor_of.get(person, person)
     if outcome.merges:
         _obsolete_reviews(session, person_of)
     return outcome
