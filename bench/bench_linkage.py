@@ -81,17 +81,21 @@ def bench_incremental(people: int, opensearch_url: str, seed: int, rounds: int) 
 
 
 def time_link_records(settings: Any, client: Any, ids: list[int], rounds: int,
-                      link_records: Callable[..., Any]) -> None:
+                      link_records: Callable[..., Any], *, order_seed: int = 11,
+                      batches: tuple[int, ...] = (1, 10, 100)) -> None:
     """p50 / p95 of link_records for batches of 1, 10 and 100 records (after 3 warm-up
-    calls, which load the model and name tables)."""
+    calls, which load the model and name tables).
+
+    Linking changes the store (merges), so a second run on the same records finds them
+    linked already: give each run of a before/after comparison its own ``order_seed``."""
     import random
 
     order = list(ids)
-    random.Random(11).shuffle(order)  # spread over the store, not its first rows
+    random.Random(order_seed).shuffle(order)  # spread over the store, not its first rows
     for rid in order[:3]:
         link_records(settings, [rid], client=client)
     cursor = 3
-    for batch in (1, 10, 100):
+    for batch in batches:
         times = []
         for _ in range(rounds):
             chunk = order[cursor:cursor + batch]
@@ -109,7 +113,8 @@ def time_link_records(settings: Any, client: Any, ids: list[int], rounds: int,
                   f"per_record_p50={statistics.median(times) / batch:.1f}ms", flush=True)
 
 
-def bench_incremental_on_store(store: Path, opensearch_url: str, rounds: int) -> None:
+def bench_incremental_on_store(store: Path, opensearch_url: str, rounds: int,
+                               **timing: Any) -> None:
     """The same timings against a store and index built by bench_indexing / bench_search
     (--keep DIR: bench.json names the database and the index prefix), e.g. 100k people."""
     import json
@@ -132,7 +137,8 @@ def bench_incremental_on_store(store: Path, opensearch_url: str, rounds: int) ->
         ids = [int(i) for i in session.scalars(select(PersonRecordRow.id))]
     print(f"incremental: {len(ids)} person records indexed under {info['prefix']} "
           f"({info.get('people')} people)")
-    time_link_records(settings, make_client(opensearch_url, 30.0), ids, rounds, link_records)
+    time_link_records(settings, make_client(opensearch_url, 30.0), ids, rounds, link_records,
+                      **timing)
 
 
 def main() -> None:
@@ -146,13 +152,18 @@ def main() -> None:
     ap.add_argument("--opensearch-url", default=None)
     ap.add_argument("--store", type=Path, default=None,
                     help="time against an existing bench store (bench_search.py --keep DIR)")
+    ap.add_argument("--order-seed", type=int, default=11,
+                    help="which records are linked (a fresh seed for each run on one store)")
+    ap.add_argument("--batches", default="1,10,100", help="batch sizes to time")
     args = ap.parse_args()
+    timing = {"order_seed": args.order_seed,
+              "batches": tuple(int(b) for b in args.batches.split(","))}
     bench_compare(args.pairs)
     if not args.compare_only:
         if not args.opensearch_url:
             ap.error("--opensearch-url is needed for the incremental benchmark")
         if args.store:
-            bench_incremental_on_store(args.store, args.opensearch_url, args.rounds)
+            bench_incremental_on_store(args.store, args.opensearch_url, args.rounds, **timing)
         else:
             bench_incremental(args.people, args.opensearch_url, args.seed, args.rounds)
 

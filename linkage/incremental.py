@@ -149,6 +149,21 @@ def _opensearch(settings: Any) -> Any:
     return make_client(settings.resolved_opensearch_url, settings.opensearch_timeout)
 
 
+def seeds_from_opensearch(client: Any, alias: str, record_ids: Sequence[int]
+                          ) -> dict[int, RecordFeatures]:
+    """Features of the records as just indexed (one ``mget``; absent ones are left out).
+
+    The worker links records right after indexing them, so the index holds exactly the
+    documents SQL would build, and one round trip to OpenSearch costs less than rebuilding
+    them from five tables (at 1M people this was 6.5 ms of a 54 ms call)."""
+    from search_api.search.query import SEARCH_ONLY_FIELDS
+
+    response = client.mget(index=alias, body={"ids": [str(i) for i in record_ids]},
+                           _source_excludes=list(SEARCH_ONLY_FIELDS))
+    return {int(d["_id"]): features_from_source(d["_source"])
+            for d in response.get("docs", []) if d.get("found")}
+
+
 def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
                  params: ModelParams | None = None) -> LinkOutcome:
     """Link freshly indexed records to their candidates (called by the outbox worker)."""
@@ -159,15 +174,18 @@ def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
     config = LinkConfig.from_settings(settings)
     params = params or load_params(settings.data_dir)
     engine = engine_for(settings.resolved_database_url)
-    with session_scope(engine) as session:
-        seeds = load_features(session, ids)
-    seed_list = [seeds[i] for i in ids if i in seeds]
+    seeds: dict[int, RecordFeatures] = {}
     cand_sources: list[list[RecordFeatures]] | None = None
     try:
         client = client or _opensearch(settings)
         alias = f"{settings.index_prefix}-persons"
         # The records were just bulk-indexed: make them searchable before retrieving.
         client.indices.refresh(index=alias)
+        seeds = seeds_from_opensearch(client, alias, ids)
+        if len(seeds) < len(ids):  # not indexed (yet): build those from SQL
+            with session_scope(engine) as session:
+                seeds.update(load_features(session, [i for i in ids if i not in seeds]))
+        seed_list = [seeds[i] for i in ids if i in seeds]
         found = candidates_from_opensearch(client, alias, seed_list)
         cand_sources = [[cached_features_from_source(src) for src in hits] for hits in found]
     except Exception as exc:  # OpenSearch down or index missing: SQL candidates instead
@@ -177,6 +195,8 @@ def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
     scores: dict[tuple[int, int], PairScore] = {}
     with session_scope(engine) as session:
         if cand_sources is None:
+            seeds = load_features(session, ids)
+            seed_list = [seeds[i] for i in ids if i in seeds]
             cand_ids = candidates_from_sql(session, seed_list)
             feats = load_features(session, {c for ids_ in cand_ids for c in ids_})
             cand_sources = [[feats[c] for c in ids_ if c in feats] for ids_ in cand_ids]
