@@ -129,12 +129,19 @@ def current_persons(session: Session, record_ids: Iterable[int]) -> dict[int, st
     """The (surviving) person id of each record."""
     ids = sorted(set(record_ids))
     raw: dict[int, str] = {}
+    absorbed: set[str] = set()
     for chunk in _chunks(ids):
-        for rid, pid in session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id)
-                                        .where(PersonRecordRow.id.in_(chunk))):
+        # The person's merged_into comes with the record: only the rare record still pointing
+        # at an absorbed person needs the chain followed (one query fewer per call).
+        for rid, pid, into in session.execute(
+                select(PersonRecordRow.id, PersonRecordRow.person_id, PersonRow.merged_into)
+                .outerjoin(PersonRow, PersonRow.id == PersonRecordRow.person_id)
+                .where(PersonRecordRow.id.in_(chunk))):
             if pid:
                 raw[int(rid)] = pid
-    resolved = _resolve(session, set(raw.values()))
+                if into:
+                    absorbed.add(pid)
+    resolved = _resolve(session, absorbed) if absorbed else {}
     return {rid: resolved.get(pid, pid) for rid, pid in raw.items()}
 
 
@@ -291,8 +298,13 @@ class MergeGroup:
 
 def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
                  reason: str | None = None, decided_by: str | None = None,
-                 detail: Mapping[str, Any] | None = None) -> list[tuple[str, list[int]]]:
+                 detail: Mapping[str, Any] | None = None,
+                 members: Mapping[str, Sequence[int]] | None = None
+                 ) -> list[tuple[str, list[int]]]:
     """Merge each group's persons into the oldest of them (created_at, then id).
+
+    members: every record of each person, when the caller has just read them in this
+    transaction under the linkage lock (apply_edges has); read here otherwise.
 
     Returns (survivor, records moved) per group that had two or more existing persons. One
     merge event per absorbed person; the absorbed person keeps ``merged_into`` so its id
@@ -314,11 +326,14 @@ def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
             plans.append((present[0], present[1:], g.probability))
     if not plans:
         return []
-    members = members_of(session, [o for _, others, _ in plans for o in others])
+    absorbed_ids = [o for _, others, _ in plans for o in others]
+    if members is None or any(o not in members for o in absorbed_ids):
+        members = members_of(session, absorbed_ids)
     events: list[dict[str, Any]] = [
         {"at": now, "kind": "merge", "person_id": survivor, "other_person_id": other,
-         "record_ids": members.get(other, []), "source": source, "probability": probability,
-         "reason": reason, "decided_by": decided_by, "detail": dict(detail) if detail else None}
+         "record_ids": sorted(members.get(other, [])), "source": source,
+         "probability": probability, "reason": reason, "decided_by": decided_by,
+         "detail": dict(detail) if detail else None}
         for survivor, others, probability in plans for other in others]
     event_ids = list(session.scalars(
         insert(LinkEventRow).returning(LinkEventRow.id, sort_by_parameter_order=True),
@@ -475,12 +490,14 @@ def apply_edges(
     person_of: dict[int, str] = {}
     must: list[tuple[int, int]] = []
     cannot: list[tuple[int, int]] = []
+    loaded: dict[str, list[int]] = {}  # every record of each person met on the way
     for _ in range(8):
         if not frontier:
             break
         persons = current_persons(session, frontier)
         person_of.update(persons)
         groups = members_of(session, set(persons.values()))
+        loaded.update(groups)
         new_nodes = set(frontier)
         for recs in groups.values():
             new_nodes.update(recs)
@@ -533,7 +550,8 @@ def apply_edges(
     survivor_of: dict[str, str] = {}
     for (survivor, moved), group in zip(
             merge_groups(session, joins, source=source, reason=reason,
-                         decided_by=decided_by), joins, strict=True):
+                         decided_by=decided_by, members=loaded),
+            joins, strict=True):
         outcome.merges += len(group.person_ids) - 1
         outcome.records_moved += moved
         survivor_of.update(dict.fromkeys(group.person_ids, survivor))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from linkage.decisions import decide_review, unlink_records
 from linkage.incremental import link_full, link_records, train_from_store
@@ -121,6 +121,21 @@ def test_merge_keeps_older_person_id_history_and_outbox(settings: Settings) -> N
         outbox = session.scalars(select(OutboxRow).where(OutboxRow.entity_id == b,
                                                          OutboxRow.processed_at.is_(None)))
         assert any(o.entity_type == "person_record" for o in outbox)
+
+
+def test_a_record_still_pointing_at_an_absorbed_person_resolves_to_the_survivor(
+        settings: Settings) -> None:
+    a, b, c = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                     person("2", agency="HEA", given_names="Jaden", identifiers=nhs(NHS[0])),
+                     person("3", agency="POL", given_names="Ruby", family_name="Okafor",
+                            date_of_birth="2009-01-02", identifiers=nhs(NHS[2])))
+    before = persons(settings, [a, b, c])
+    assert link(settings, [b]).merges == 1
+    with session_scope(engine(settings)) as session:
+        # A row written before the merge moved it (or by an older version of the code).
+        session.execute(update(PersonRecordRow).where(PersonRecordRow.id == b)
+                        .values(person_id=before[b]))
+    assert persons(settings, [a, b, c]) == {a: before[a], b: before[a], c: before[c]}
 
 
 def test_ids_are_stable_across_relinks(settings: Settings) -> None:
