@@ -158,10 +158,10 @@ def _uprn(f: RecordFeatures) -> Iterable[str]:
     return f.uprns
 
 
-# Every key joins two fields, so a block grows with the number of people who share both, not
-# with the store: a surname alone put 3,000 records in one block at 100k people. Measured on
+# Every key joins two fields, so a block holds only the people who share both: a surname
+# alone put 3,000 records in one block at 100k people. Measured on
 # 100k generated people (187,295 records, BENCHMARKS.md), these rules find 99.99% of the true
-# pairs in 3.1M candidate pairs; the single-field rules they replace needed 15.8M.
+# pairs in 3.1M candidate pairs; the single-field rules they replace needed 24.9M.
 DEFAULT_RULES: tuple[BlockingRule, ...] = (
     BlockingRule("dob_initial", _dob_initial),
     BlockingRule("month_day_sound", _month_day_sound),
