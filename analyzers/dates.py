@@ -187,6 +187,23 @@ def parse_date(text: str) -> PartialDate:
     """Parse a (possibly partial) date. Raises ValueError saying why text is not a real date."""
     if len(text) > _MAX_INPUT:
         raise ValueError(f"date text is too long ({len(text)} characters)")
+    if len(text) == 10 and text.isascii():
+        # The two shapes extracts nearly always use, read without the regexes of
+        # _parse_any. Each is what _parse_any's first matching pattern reads from the same
+        # text: "2015-04-03" (ISO, the first pattern) and "03/04/2015" (day-first; no earlier
+        # pattern matches two leading digits and a separator). Ranges are checked by the
+        # same _build, so errors are the same too.
+        if (text[4] == text[7] == "-" and text[:4].isdigit() and text[5:7].isdigit()
+                and text[8:].isdigit()):
+            return _build(text, text[:4], text[5:7], text[8:])
+        if (text[2] in "/-. " and text[5] in "/-. " and text[:2].isdigit()
+                and text[3:5].isdigit() and text[6:].isdigit()):
+            return _build(text, text[6:], text[3:5], text[:2])
+    return _parse_any(text)
+
+
+def _parse_any(text: str) -> PartialDate:
+    """parse_date for every accepted shape (text already known to be short enough)."""
     # NFKC turns full-width digits into ASCII; [0-9] below then refuses any other digits.
     s = " ".join(unicodedata.normalize("NFKC", text).lower().split())
     if s in _UNKNOWN:

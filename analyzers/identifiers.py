@@ -27,7 +27,7 @@ from stdnum.exceptions import (
     InvalidLength,
     ValidationError,
 )
-from stdnum.gb import nhs, upn
+from stdnum.gb import upn
 
 __all__ = ["MAX_LENGTH", "IdentifierType", "ValidatedIdentifier", "validate_identifier"]
 
@@ -76,21 +76,24 @@ def _stdnum_reason(exc: ValidationError, what: str) -> str:
 
 def _validate_nhs(value: str) -> ValidatedIdentifier:
     t = IdentifierType.NHS_NUMBER
-    compact = "".join(ch for ch in value if ch not in " -")
+    compact = value.replace(" ", "").replace("-", "")
     if not compact.isascii() or not compact.isdigit():
         return ValidatedIdentifier(t, compact, False, "NHS number: digits only expected")
     if len(compact) != 10:
         return ValidatedIdentifier(t, compact, False, "NHS number: must be 10 digits")
     if len(set(compact)) == 1:
         return ValidatedIdentifier(t, compact, False, "NHS number: dummy (one repeated digit)")
-    try:
-        normalised = nhs.validate(compact)
-    except ValidationError as exc:
-        reason = _stdnum_reason(exc, "NHS number")
-        if isinstance(exc, InvalidChecksum):
-            reason = "NHS number: modulus 11 check digit does not match"
-        return ValidatedIdentifier(t, compact, False, reason)
-    return ValidatedIdentifier(t, normalised, True)
+    # Ten ASCII digits: stdnum's validate() would clean them (a no-op on ASCII digits),
+    # check digits and length (done above), then take the modulus 11 checksum: the sum of
+    # each digit times its weight, 10 for the first down to 1 for the check digit, must be
+    # 0 mod 11 (stdnum's nhs.checksum, written out on the digits' code points; tests compare).
+    b = compact.encode()
+    total = (10 * b[0] + 9 * b[1] + 8 * b[2] + 7 * b[3] + 6 * b[4] + 5 * b[5] + 4 * b[6]
+             + 3 * b[7] + 2 * b[8] + b[9] - 55 * ord("0"))
+    if total % 11 != 0:
+        return ValidatedIdentifier(t, compact, False,
+                                   "NHS number: modulus 11 check digit does not match")
+    return ValidatedIdentifier(t, compact, True)
 
 
 def _validate_upn(t: IdentifierType, value: str) -> ValidatedIdentifier:
@@ -131,17 +134,28 @@ def validate_identifier(type: IdentifierType | str, value: str | None) -> Valida
 
     Raises ValueError only for an unknown ``type`` (a programming error, not bad data).
     """
-    t = IdentifierType(type)
+    t = type if isinstance(type, IdentifierType) else IdentifierType(type)
     if value is None:
         return ValidatedIdentifier(t, "", False, "empty")
     if len(value) > MAX_LENGTH:
         return ValidatedIdentifier(t, "", False, f"too long (over {MAX_LENGTH} characters)")
-    # NFKC: full-width digits and letters pasted from other systems become ASCII.
-    value = unicodedata.normalize("NFKC", value).strip()
-    if not value:
-        return ValidatedIdentifier(t, "", False, "empty")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
-        return ValidatedIdentifier(t, "", False, "contains control or unassigned characters")
+    if value.isascii():
+        # NFKC leaves ASCII as it is, and the only ASCII characters in the refused categories
+        # below are the control characters (Cc), exactly those isprintable() refuses.
+        value = value.strip()
+        if not value:
+            return ValidatedIdentifier(t, "", False, "empty")
+        if not value.isprintable():
+            return ValidatedIdentifier(t, "", False,
+                                       "contains control or unassigned characters")
+    else:
+        # NFKC: full-width digits and letters pasted from other systems become ASCII.
+        value = unicodedata.normalize("NFKC", value).strip()
+        if not value:
+            return ValidatedIdentifier(t, "", False, "empty")
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
+            return ValidatedIdentifier(t, "", False,
+                                       "contains control or unassigned characters")
     if t is IdentifierType.NHS_NUMBER:
         return _validate_nhs(value)
     if t in (IdentifierType.UPN, IdentifierType.FORMER_UPN):

@@ -5,7 +5,11 @@
 
 Generates the synthetic extracts once per (people, seed) under --work, then ingests them into a
 fresh database per backend in a child process, so that each run's peak RSS is its own.
-Prints person records/s, all records/s and peak RSS (MiB) per backend.
+Prints person records/s, all records/s and peak RSS (MiB) per backend, and the CPU time the
+ingest took: the child process (user + sys), its parse workers, and for PostgreSQL on this
+host the database backends that served it (read from /proc; absent for a remote server).
+On a shared machine the wall clock moves with the load; CPU seconds per 1,000 person records
+do much less, so compare those.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,6 +40,32 @@ def generate(people: int, seed: int, work: Path) -> Path:
     return out
 
 
+def _cpu_seconds(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _backend_cpu(engine: Any) -> dict[int, float] | None:
+    """CPU seconds so far of each client backend serving this database, by pid, or None
+    when they cannot be read (SQLite, or a server on another host)."""
+    if engine.dialect.name != "postgresql":
+        return None
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        pids = conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_type = 'client backend'")).scalars().all()
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        out[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return out
+
+
 def child(directory: Path, url: str) -> None:
     """Runs in a fresh process: migrate, ingest, print one JSON line."""
     from schemas.db import engine_for, upgrade
@@ -43,18 +74,31 @@ def child(directory: Path, url: str) -> None:
     upgrade(url)
     engine = engine_for(url)
     manifest = json.loads((directory / "manifest.json").read_text())
+    backends_before = _backend_cpu(engine)
+    self_before = _cpu_seconds(resource.getrusage(resource.RUSAGE_SELF))
     started = time.perf_counter()
     reports = ingest_directory(engine, directory)
     seconds = time.perf_counter() - started
+    self_cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - self_before
+    # The parse workers are this process's children, joined by now.
+    workers_cpu = _cpu_seconds(resource.getrusage(resource.RUSAGE_CHILDREN))
+    backends_after = _backend_cpu(engine)
+    database_cpu = None
+    if backends_before is not None and backends_after is not None:
+        # Backends opened during the run (the pool grows) started from nothing.
+        database_cpu = sum(cpu - backends_before.get(pid, 0.0)
+                           for pid, cpu in backends_after.items())
     accepted = sum(r.accepted for r in reports.values())
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    # The parse workers are this process's children, joined by now: the largest one's peak.
+    # The largest parse worker's peak.
     workers_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "records": accepted,
                       "person_records": manifest["person_records"],
                       "rejected": sum(r.rejected for r in reports.values()),
                       "peak_rss_mib": round(peak_mib, 1),
-                      "worker_peak_rss_mib": round(workers_mib, 1)}))
+                      "worker_peak_rss_mib": round(workers_mib, 1),
+                      "cpu_s": round(self_cpu, 2), "worker_cpu_s": round(workers_cpu, 2),
+                      "database_cpu_s": None if database_cpu is None else round(database_cpu, 2)}))
 
 
 def database_url(backend: str, work: Path) -> tuple[str, str | None]:
@@ -116,12 +160,18 @@ def main() -> None:
         result = json.loads(out.strip().splitlines()[-1])
         rate_people = result["person_records"] / result["seconds"]
         rate_all = result["records"] / result["seconds"]
+        cpu = result["cpu_s"] + result["worker_cpu_s"] + (result["database_cpu_s"] or 0.0)
+        database = ("n/a" if result["database_cpu_s"] is None
+                    else f"{result['database_cpu_s']:.1f}")
         print(f"{backend:10s} people={args.people} person_records={result['person_records']} "
               f"all_records={result['records']} seconds={result['seconds']:.1f} "
               f"person_records_per_s={rate_people:.0f} records_per_s={rate_all:.0f} "
               f"peak_rss_mib={result['peak_rss_mib']} "
               f"worker_peak_rss_mib={result.get('worker_peak_rss_mib', 0)} "
-              f"rejected={result['rejected']}",
+              f"rejected={result['rejected']} cpu_s={result['cpu_s']:.1f} "
+              f"worker_cpu_s={result['worker_cpu_s']:.1f} database_cpu_s={database} "
+              f"cpu_s_per_1k_person_records={cpu / result['person_records'] * 1000:.3f} "
+              f"load={os.getloadavg()[0]:.1f}",
               flush=True)
 
 

@@ -171,8 +171,11 @@ def to_partial_date(raw: object) -> tuple[dt.date | None, DobPrecision]:
         return None, DobPrecision.unknown
     return (
         dt.date(parsed.year, parsed.month or 1, parsed.day or 1),
-        DobPrecision(parsed.precision),
+        _PRECISIONS[parsed.precision],
     )
+
+
+_PRECISIONS = {p.value: p for p in DobPrecision}  # DobPrecision(text), without the enum call
 
 
 class NameEntry(_Model):

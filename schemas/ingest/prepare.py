@@ -11,11 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import uuid
+import os
+from collections.abc import Callable
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
+from pydantic import BaseModel
+
 from analyzers.identifiers import IdentifierType, ValidatedIdentifier, validate_identifier
+from schemas.ingest.canonical import canonical_writer, reference_json
 from schemas.records import Case, CaseNote, PersonRecord
 
 Record = PersonRecord | Case | CaseNote
@@ -61,7 +66,10 @@ class Prepared(NamedTuple):
 
 
 def new_person_id() -> str:
-    return "P" + uuid.uuid4().hex[:15].upper()
+    """"P" and 15 upper-case hex digits, the 13th a 4: the shape of the first 15 hex digits
+    of a random UUID, as linkage makes them, without building a UUID object."""
+    random = os.urandom(7).hex().upper()
+    return "P" + random[:12] + "4" + random[12:]
 
 
 def json_text(value: Any) -> str:
@@ -69,19 +77,34 @@ def json_text(value: Any) -> str:
     return json.dumps(value)
 
 
-def digest_of(dumped: dict[str, Any]) -> str:
-    """Content hash of a record dumped with model_dump(mode="json").
+# received_at is transport metadata: a replay received later is still the same content.
+_NOT_HASHED = {"source": frozenset({"received_at"})}
 
-    received_at is transport metadata: a replay received later is still the same content.
+
+def digest_of(dumped: dict[str, Any]) -> str:
+    """Content hash of a record dumped with model_dump(mode="json"): the definition.
+
     The bytes hashed are the ones hashed before this function existed (sorted keys, default
     separators), so digests already stored still recognise a replay.
     """
-    source = {k: v for k, v in dumped["source"].items() if k != "received_at"}
-    text = json.dumps({**dumped, "source": source}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(reference_json(dumped, _NOT_HASHED).encode()).hexdigest()
+
+
+# The same text written straight from each record type (schemas.ingest.canonical), or None
+# for a type that module cannot write exactly; those are dumped and sorted.
+_CANONICAL: dict[type, Callable[[BaseModel], str] | None] = {
+    model: canonical_writer(model, _NOT_HASHED) for model in (PersonRecord, Case, CaseNote)}
 
 
 def content_hash(record: Record) -> str:
+    """digest_of(record.model_dump(mode="json")), without the dump and the sort."""
+    write = _CANONICAL.get(type(record))
+    if write is not None:
+        try:
+            text = write(record)
+        except (AttributeError, TypeError, ValueError):  # a value not of its field's type
+            return digest_of(record.model_dump(mode="json"))
+        return hashlib.sha256(text.encode()).hexdigest()
     return digest_of(record.model_dump(mode="json"))
 
 
@@ -92,29 +115,35 @@ def checked_identifier(kind: IdentifierType, value: str) -> ValidatedIdentifier:
 
 
 def prepare(line: int, record: Record) -> Prepared:
-    """Serialise once for the digest; the payload is pydantic's own JSON of the same dump."""
-    digest = digest_of(record.model_dump(mode="json"))
+    """The digest, the payload (pydantic's own JSON) and the row tuples of one record."""
+    digest = content_hash(record)
     source = record.source
+    # Enum members' _value_, not .value: the same string without the enum property's cost.
     head = (source.agency, source.source_system, source.source_id, source.version, digest,
-            record.sensitivity.value)
+            record.sensitivity._value_)
     row: Values
     children: tuple[tuple[Values, ...], ...] = ()
     if isinstance(record, PersonRecord):
         row = head + (
             record.given_names, record.family_name, record.date_of_birth,
-            record.dob_precision.value, record.dob_estimated, record.dob_disputed,
-            record.expected_birth_date, record.gender.value, record.ethnicity_code,
+            record.dob_precision._value_, record.dob_estimated, record.dob_disputed,
+            record.expected_birth_date, record.gender._value_, record.ethnicity_code,
             record.date_of_death, _payload(record), source.received_at, new_person_id())
         children = _children(record)
     elif isinstance(record, Case):
         row = head + (
-            record.case_number, record.type.value, record.status.value, record.opened,
-            record.closed, json_text(list(record.subject_source_ids)), _payload(record),
+            record.case_number, record.type._value_, record.status._value_, record.opened,
+            record.closed, json_strings(record.subject_source_ids), _payload(record),
             source.received_at)
     else:  # a case note keeps its text in its own column, no payload
         row = head + (record.case_source_id, record.author, record.recorded_at, record.type,
                       record.text, source.received_at)
     return Prepared(line, ENTITY[type(record)], row[:3], source.version, digest, row, children)
+
+
+def json_strings(values: list[str]) -> str:
+    """json_text(values) for a list of strings: the same text, without the encoder's set-up."""
+    return "[" + ", ".join(map(encode_basestring_ascii, values)) + "]"
 
 
 def _payload(record: PersonRecord | Case) -> str:
@@ -128,18 +157,19 @@ def _children(record: PersonRecord) -> tuple[tuple[Values, ...], ...]:
     idents = []
     for ident in record.identifiers:
         checked = checked_identifier(ident.type, ident.value)
+        verification = ident.nhs_verification
         # An invalid identifier is kept and flagged, never dropped.
         idents.append((
-            ident.type.value, (checked.value_normalised or ident.value)[:200], checked.valid,
-            checked.reason, ident.nhs_verification.value if ident.nhs_verification else None,
+            ident.type._value_, (checked.value_normalised or ident.value)[:200], checked.valid,
+            checked.reason, verification._value_ if verification else None,
             ident.from_date, ident.to_date))
     return (
-        tuple((n.type.value, n.given_names, n.family_name, n.from_date, n.to_date)
-              for n in record.names),
+        tuple([(n.type._value_, n.given_names, n.family_name, n.from_date, n.to_date)
+               for n in record.names]),
         tuple(idents),
-        tuple((a.type.value, json_text(list(a.lines)), a.postcode, a.uprn, a.from_date,
-               a.to_date) for a in record.addresses),
-        tuple((r.type.value, r.related_source_id) for r in record.relationships),
+        tuple([(a.type._value_, json_strings(a.lines), a.postcode, a.uprn, a.from_date,
+                a.to_date) for a in record.addresses]),
+        tuple([(r.type._value_, r.related_source_id) for r in record.relationships]),
     )
 
 

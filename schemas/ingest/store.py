@@ -79,8 +79,9 @@ def upsert_prepared(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
     try:
         return _upsert_once(engine, items)
     except _INTEGRITY_ERRORS:
-        # Another writer inserted one of our keys between our read and our insert: the
-        # retry sees its row and becomes an update or a no-op instead.
+        # Another writer inserted one of our keys between our read and our insert (SQLite;
+        # PostgreSQL's INSERT ... ON CONFLICT skips such a key itself): the retry sees its
+        # row and becomes an update or a no-op instead.
         return _upsert_once(engine, items)
 
 

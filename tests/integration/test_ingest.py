@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -212,8 +213,9 @@ def test_fhir_bundle_and_ndjson(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_api_payload_keeps_valid_items(engine: Engine) -> None:
-    good = {"record_type": "person", "family_name": "Ali", "date_of_birth": "2016-04-03",
-            "source": {"agency": "POL", "source_system": "niche", "source_id": "a"}}
+    good: dict[str, Any] = {
+        "record_type": "person", "family_name": "Ali", "date_of_birth": "2016-04-03",
+        "source": {"agency": "POL", "source_system": "niche", "source_id": "a"}}
     bad = {**good, "date_of_birth": "2016-02-31",
            "source": {**good["source"], "source_id": "b"}}
     report = ingest_payload(engine, [good, bad])

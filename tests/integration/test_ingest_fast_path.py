@@ -9,17 +9,20 @@ from __future__ import annotations
 import csv
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, Table, func, select, text
 
 from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest.directory import ingest_directory
-from schemas.ingest.prepare import prepare
-from schemas.ingest.store import upsert_batch, upsert_prepared
-from schemas.records import PersonRecord
+from schemas.ingest.outcome import IngestReport
+from schemas.ingest.prepare import ROW_COLUMNS, prepare
+from schemas.ingest.staging import copy_rows, create_stage, insert_sql, update_sql
+from schemas.ingest.store import TABLE_FOR, upsert_batch, upsert_prepared
+from schemas.records import CaseNote, PersonRecord
 from schemas.synthetic import generate_extracts
 from schemas.tables import (
     AgencyRow,
@@ -28,6 +31,7 @@ from schemas.tables import (
     PersonNameRow,
     PersonRecordRow,
     PersonRow,
+    utcnow,
 )
 
 
@@ -205,3 +209,64 @@ def _empty(engine: Engine) -> None:
         for table in ("outbox", "relationships", "addresses", "identifiers", "person_names",
                       "case_notes", "cases", "person_records", "persons"):
             conn.execute(text(f"DELETE FROM {table}"))
+
+
+# --- PostgreSQL: plans that do not depend on statistics the database does not have yet ---------
+
+def _note(source_id: str, version: int, text: str = "Seen at home.") -> CaseNote:
+    return CaseNote.model_validate({
+        "source": {"agency": "POL", "source_system": "niche", "source_id": source_id,
+                   "version": version},
+        "case_source_id": "c1", "recorded_at": "2024-01-02T10:00:00Z", "text": text})
+
+
+def _has_statistics(engine: Engine, table: str) -> bool:
+    with engine.connect() as conn:
+        return bool(conn.execute(text(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = :t AND attname = 'source_id'"), {"t": table}).scalar())
+
+
+def _stored_notes(postgres_url: str, count: int) -> tuple[Engine, IngestReport]:
+    """A fresh database holding ``count`` case notes (no statistics gathered yet)."""
+    upgrade(postgres_url)
+    engine = engine_for(postgres_url)
+    with session_scope(engine) as session:
+        session.add(AgencyRow(code="POL", name="POL", kind="police"))
+    return engine, upsert_batch(engine, [(i, _note(f"n{i}", 1)) for i in range(count)])
+
+
+def _plan_for_staged_note(engine: Engine, note: CaseNote,
+                          sql_of: Callable[[Table, str, tuple[str, ...]], str]) -> str:
+    """EXPLAIN of a staging statement (insert_sql / update_sql) with ``note`` staged."""
+    with session_scope(engine) as session:
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        table, columns = TABLE_FOR["case_note"], ROW_COLUMNS["case_note"]
+        with driver.cursor() as cursor:
+            create_stage(cursor, table, columns)
+            copy_rows(cursor, "stage_case_notes", columns, [prepare(1, note).row])
+            cursor.execute("EXPLAIN " + sql_of(table, "case_note", columns),
+                           {"now": utcnow(), "entity": "case_note"})
+            return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_postgres_insert_finds_existing_keys_by_the_unique_key(postgres_url: str) -> None:
+    """Case notes share their key's first columns with ix_case_notes_case: without
+    statistics the planner once probed that index for the insert, reading every note of the
+    agency per row. ON CONFLICT always arbitrates on the unique key."""
+    engine, _ = _stored_notes(postgres_url, 300)
+    plan = _plan_for_staged_note(engine, _note("n5", 2), insert_sql)
+    assert "Conflict Arbiter Indexes: uq_note_source" in plan
+    assert "ix_case_notes_case" not in plan
+
+
+def test_postgres_first_update_of_a_fresh_table_gathers_statistics(postgres_url: str) -> None:
+    engine, first = _stored_notes(postgres_url, 300)
+    assert first.accepted == 300
+    # Autovacuum may have analyzed the new rows in the meantime, but rarely within a second.
+    replay = upsert_batch(engine, [(1, _note("n1", 1)), (2, _note("n2", 2, "Changed."))])
+    assert (replay.accepted, replay.updated, replay.unchanged) == (0, 1, 1)
+    assert _has_statistics(engine, "case_notes")
+    plan = _plan_for_staged_note(engine, _note("n5", 3), update_sql)
+    assert "ix_case_notes_case" not in plan, plan

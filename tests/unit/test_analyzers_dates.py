@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -16,6 +17,7 @@ from analyzers import (
     is_placeholder_dob,
     parse_date,
 )
+from analyzers.dates import _parse_any
 
 
 @pytest.mark.parametrize(
@@ -157,3 +159,25 @@ def test_uk_and_iso_forms_round_trip(d: date) -> None:
     assert parse_date(d.isoformat()) == expected
     assert parse_date(d.strftime("%d/%m/%Y")) == expected
     assert dob_relation(expected, d) == "exact"
+
+
+# --- the fast path for the two common shapes reads what the patterns read ---------------------
+
+def _outcome(parse: Callable[[str], PartialDate], text: str) -> object:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        return str(exc)
+
+
+_FAST_SHAPES = st.builds(
+    lambda y, m, d, sep, iso: f"{y}{sep}{m}{sep}{d}" if iso else f"{d}{sep}{m}{sep}{y}",
+    st.from_regex(r"[0-9]{4}", fullmatch=True), st.from_regex(r"[0-9]{2}", fullmatch=True),
+    st.from_regex(r"[0-9]{2}", fullmatch=True), st.sampled_from(["-", "/", ".", " "]),
+    st.booleans())
+
+
+@given(_FAST_SHAPES | st.text(st.sampled_from(list("0123456789-/. tTzZ+:") + ["\uff11", "\u0663"]),
+                              min_size=10, max_size=10))
+def test_fast_path_reads_what_the_patterns_read(text: str) -> None:
+    assert _outcome(parse_date, text) == _outcome(_parse_any, text)

@@ -143,3 +143,51 @@ def test_nhs_numbers_with_correct_check_digit_are_valid(body: str) -> None:
         assert not r.valid
     else:
         assert r.valid, (value, r.reason)
+
+
+# --- the ASCII fast path gives what the general path gave ---------------------------------------
+
+def _reference(t: IdentifierType, value: str) -> tuple[str, bool, str | None]:
+    """validate_identifier as it was before its ASCII fast path: NFKC and a category scan for
+    every value, stdnum's validate() for NHS numbers."""
+    import unicodedata
+
+    from stdnum.exceptions import InvalidChecksum, ValidationError
+    from stdnum.gb import nhs
+
+    if len(value) > 64:
+        return "", False, "too long (over 64 characters)"
+    value = unicodedata.normalize("NFKC", value).strip()
+    if not value:
+        return "", False, "empty"
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
+        return "", False, "contains control or unassigned characters"
+    if t is not IdentifierType.NHS_NUMBER:
+        r = validate_identifier(t, value)  # unchanged below the common checks
+        return r.value_normalised, r.valid, r.reason
+    compact = "".join(ch for ch in value if ch not in " -")
+    if not compact.isascii() or not compact.isdigit():
+        return compact, False, "NHS number: digits only expected"
+    if len(compact) != 10:
+        return compact, False, "NHS number: must be 10 digits"
+    if len(set(compact)) == 1:
+        return compact, False, "NHS number: dummy (one repeated digit)"
+    try:
+        return nhs.validate(compact), True, None
+    except InvalidChecksum:
+        return compact, False, "NHS number: modulus 11 check digit does not match"
+    except ValidationError:  # pragma: no cover - the checks above leave only the checksum
+        return compact, False, "NHS number: invalid"
+
+
+_ODD = st.text(st.sampled_from(list("0123456789 -\t\n\r\x00\x01\x1f\x7fAbZ/")
+                               + ["\u0660", "\uff10", "\u00a0", "\u200b", "\ufeff", "\u2163",
+                                  "\ud800", "\u3000", "\U0001F600", "\x85"]), max_size=16)
+
+
+@given(st.sampled_from(list(IdentifierType)),
+       _ODD | st.from_regex(r"[ \t]?[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}[ \t\x1f]?", fullmatch=True))
+def test_fast_path_matches_the_general_path(t: IdentifierType, value: str) -> None:
+    r = validate_identifier(t, value)
+    assert (r.value_normalised, r.valid, r.reason) == _reference(t, value)
+    assert validate_identifier(t.value, value) == r  # the type may be given as its value

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.ingest.pipeline import parse_pool, parse_stream
 from schemas.ingest.prepare import CHILD_COLUMNS, ROW_COLUMNS, Prepared, content_hash, prepare
@@ -218,3 +220,88 @@ def test_prepared_is_a_plain_value() -> None:
         return value is None or isinstance(value, (str, int, bool, dt.date))
 
     assert plain(tuple(prepared))
+
+
+def test_parsed_rows_pickle_as_they_were() -> None:
+    import pickle
+
+    from schemas.ingest.outcome import Rejection
+
+    rows = [Parsed(3, prepare(3, PersonRecord.model_validate(PERSON))),
+            Parsed(4, rejections=[Rejection(4, "date_of_birth", "is before 1900", "p4")]),
+            Parsed(5)]
+    again = pickle.loads(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    assert again == rows
+    assert all(type(r) is Parsed for r in again)
+
+
+def test_new_person_ids_look_as_linkage_makes_them() -> None:
+    import re
+
+    from linkage.store import new_person_id as linkage_person_id
+    from schemas.ingest.prepare import new_person_id
+
+    shape = re.compile(r"P[0-9A-F]{12}4[0-9A-F]{2}")
+    ids = [new_person_id() for _ in range(2000)]
+    assert all(shape.fullmatch(i) for i in ids)
+    assert shape.fullmatch(linkage_person_id())
+    assert len(set(ids)) == len(ids)
+    assert {i[j] for i in ids for j in (1, 12, 14, 15)} >= set("0123456789ABCDEF")
+
+
+def test_blank_and_whitespace_lines_are_skipped_but_counted(tmp_path: Path) -> None:
+    line = json.dumps({**PERSON, "source": {**SOURCE, "source_id": "w1"}}).encode()
+    path = tmp_path / "blank.jsonl"
+    path.write_bytes(b"\n \t\r\n" + line + b"\n\x0b\x0c\n\n" + line.replace(b"w1", b"w2")
+                     + b"  ")
+    raw, source = open_reader(path, "jsonl", "POL")
+    try:
+        parsed = list(parse_all(source))
+    finally:
+        raw.close()
+    assert [(p.line, p.prepared is not None) for p in parsed] == [(3, True), (6, True)]
+
+
+def test_parse_workers_tune_their_own_garbage_collector(pool: Any) -> None:
+    import gc
+
+    threshold = gc.get_threshold()
+    assert pool.submit(gc.get_threshold).result()[0] == 10_000
+    assert gc.get_threshold() == threshold  # the calling process is left alone
+
+
+def _old_decode(line: int, data: bytes) -> Any:
+    """readers._decode_json as it was: json.loads only."""
+    from schemas.ingest.outcome import Rejection
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return Rejection(line, "line", "is not valid UTF-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Rejection(line, "line", f"is not valid JSON ({exc.msg})")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=12)
+_JSONISH = st.lists(st.sampled_from(list('{}[]":,0123456789.eE+- \t\n\rtrufalsnNIy\\/x')
+                                    + ["\x01", "\u00e9", "\ufeff", "\u2028", "\\ud800",
+                                       "\\u00e9", "\\uDC00"]), max_size=24).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_JSON.map(lambda v: json.dumps(v, ensure_ascii=False)) | _JSONISH
+       | st.binary(max_size=16).map(lambda b: b.decode("latin-1")))
+def test_json_lines_decode_as_json_loads_decoded_them(text: str) -> None:
+    from schemas.ingest.readers import _decode_json
+
+    for data in (text.encode("utf-8", "surrogatepass"), text.encode("latin-1", "replace")):
+        new, old = _decode_json(9, data), _old_decode(9, data)
+        assert repr(new) == repr(old)  # repr: nan == nan, and -0.0 is not 0.0
+        assert type(new) is type(old)
