@@ -1,18 +1,28 @@
 """Search latency through the API (HTTP, auth, re-scoring, grouping, audit) against the raw
 OpenSearch time of the same retrieval query, in the same run.
 
-    python bench/bench_search.py --keep DIR [--queries 300] [--opensearch-url URL]
+    python bench/bench_search.py --keep DIR [--queries 300] [--recall 600] [--opensearch-url URL]
 
 ``DIR`` is a directory prepared by ``bench_indexing.py --keep DIR`` (its SQLite store and
 index prefix are read from ``DIR/bench.json``); without it a fresh 20,000-people data set is
 generated and indexed first. Queries are built from stored records the way a duty worker
 types them (nicknames and misspellings as held, year only, postcode sectors, free text).
 The API runs under uvicorn in this process; requests go over HTTP with a dev-issuer token.
+
+``--recall N`` also measures relevance at this store's size (``casesearch eval search`` uses
+5,000 records, where retrieval is easy): N queries built as ``--dataset synthetic`` builds them
+(``evaluation._synthetic_query``: names and date as one agency holds them, year + postcode
+sector, free text, former surname or swapped date, three letters + district), from sampled
+records of children held by two or more agencies, half of them records carrying a variant
+(nickname, typo, ...). A hit is another record of the same child (``DIR/extracts/truth.csv``)
+among the first ten results of ``run_search`` (in process). Only counts and rates are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import csv
 import json
 import os
 import random
@@ -37,10 +47,17 @@ from schemas.db import make_engine, session_scope  # noqa: E402
 from schemas.settings import load_settings  # noqa: E402
 from schemas.tables import PersonRecordRow  # noqa: E402
 from search_api.access.policy import opensearch_filter  # noqa: E402
+from search_api.search import evaluation as ev  # noqa: E402
 from search_api.search.evaluation import EVAL_PRINCIPAL  # noqa: E402
 from search_api.search.models import SearchRequest  # noqa: E402
 from search_api.search.query import person_query, persons_by_ids_query  # noqa: E402
-from search_api.search.service import MAX_RECORDS_PER_PAGE, fetch_size, plan  # noqa: E402
+from search_api.search.rescore import params_for  # noqa: E402
+from search_api.search.service import (  # noqa: E402
+    MAX_RECORDS_PER_PAGE,
+    SearchEnv,
+    fetch_size,
+    plan,
+)
 
 
 def _queries(url: str, n: int, seed: int) -> list[dict[str, Any]]:
@@ -153,13 +170,74 @@ def run(opensearch_url: str, keep: Path, n: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _truth(path: Path, keys: set[str]) -> tuple[dict[str, tuple[str, set[str]]], dict[str, str]]:
+    """({key: (person, notes)} for ``keys``, {key: person} of every record of those people)."""
+    def rows() -> Any:
+        with path.open(encoding="utf-8") as fh:
+            for line in csv.DictReader(fh):
+                yield ev._key(line["agency"], line["source_system"], line["source_id"]), line
+
+    wanted: dict[str, tuple[str, set[str]]] = {}
+    for key, line in rows():
+        if key in keys:
+            wanted[key] = (line["person_key"], set(filter(None, line["notes"].split(";"))))
+    people = {person for person, _ in wanted.values()}
+    entity_of = {key: line["person_key"] for key, line in rows() if line["person_key"] in people}
+    return wanted, entity_of
+
+
+def recall(opensearch_url: str, keep: Path, n: int, seed: int) -> dict[str, Any]:
+    """recall@1, recall@10 and MRR of ``n`` synthetic-style queries at this store's size."""
+    meta = json.loads((keep / "bench.json").read_text())
+    rng = random.Random(seed)
+    engine = make_engine(meta["database_url"])
+    with session_scope(engine) as session:
+        top = session.scalar(select(func.max(PersonRecordRow.id))) or 0
+        ids = sorted({rng.randint(1, top) for _ in range(n * 4)})
+        keys = {r.id: ev._key(r.agency_code, r.source_system, r.source_id) for r in
+                session.scalars(select(PersonRecordRow).where(PersonRecordRow.id.in_(ids)))}
+    truth, entity_of = _truth(keep / "extracts" / "truth.csv", set(keys.values()))
+    held = collections.Counter(entity_of.values())
+    queries: list[ev.EvalQuery] = []
+    with session_scope(engine) as session:
+        found = []
+        for rid, key in keys.items():
+            person, notes = truth.get(key, ("", set()))
+            if held[person] < 2:
+                continue
+            row = session.get(PersonRecordRow, rid)
+            if row is not None and (row.given_names or row.family_name):
+                found.append((row, person, notes))
+        varied = [f for f in found if f[2] & set(ev._VARIANT_NOTES)]
+        plain = [f for f in found if not f[2] & set(ev._VARIANT_NOTES)]
+        rng.shuffle(varied)
+        rng.shuffle(plain)
+        for i, (row, person, notes) in enumerate((varied[:n // 2] + plain)[:n]):
+            if (q := ev._synthetic_query(i, row, person, notes)) is not None:
+                queries.append(q)
+    engine.dispose()
+    env = SearchEnv(client=make_client(opensearch_url, 30), prefix=meta["prefix"],
+                    principal=EVAL_PRINCIPAL, params=params_for(keep), timeout=30.0)
+    ranks = [ev._rank(ev._ours(env, q, 10), q, entity_of) for q in queries]
+    out: dict[str, Any] = {}
+    for kind in ["all", *sorted({q.kind for q in queries})]:
+        m = ev.metrics(kind, [r for q, r in zip(queries, ranks, strict=True)
+                              if kind in ("all", q.kind)])
+        out[kind] = {"queries": m.queries, "recall@1": round(m.recall(1), 4),
+                     "recall@10": round(m.recall(10), 4), "mrr": round(m.mrr, 4)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--people", type=int, default=20000,
                         help="without --keep: people to generate and index first")
-    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=300,
+                        help="latency queries (0: recall only)")
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--recall", type=int, default=0,
+                        help="also: recall@10 of this many synthetic-style queries (truth.csv)")
     parser.add_argument("--opensearch-url",
                         default=os.environ.get("CASESEARCH_OPENSEARCH_URL",
                                                "http://127.0.0.1:9200"))
@@ -173,11 +251,18 @@ def main() -> None:
         keep = keep or Path(tempfile.mkdtemp(prefix="casesearch-bench-"))
         meta = index_run(args.opensearch_url, args.people, 5, keep)
         (keep / "bench.json").write_text(json.dumps(meta, indent=2))
-    result = run(args.opensearch_url, keep, args.queries, args.seed)
-    print(json.dumps(result, indent=2))
-    print(f"search: API p50 {result['api_p50_ms']} ms / p95 {result['api_p95_ms']} ms vs raw "
-          f"OpenSearch p50 {result['raw_p50_ms']} ms / p95 {result['raw_p95_ms']} ms "
-          f"(took p50 {result['raw_took_p50_ms']} ms) over {result['person_records']} records")
+    if args.queries:
+        result = run(args.opensearch_url, keep, args.queries, args.seed)
+        print(json.dumps(result, indent=2))
+        print(f"search: API p50 {result['api_p50_ms']} ms / p95 {result['api_p95_ms']} ms vs "
+              f"raw OpenSearch p50 {result['raw_p50_ms']} ms / p95 {result['raw_p95_ms']} ms "
+              f"(took p50 {result['raw_took_p50_ms']} ms / p95 {result['raw_took_p95_ms']} ms) "
+              f"over {result['person_records']} records")
+    if args.recall:
+        rec = recall(args.opensearch_url, keep, args.recall, args.seed)
+        print(json.dumps({"recall": rec}, indent=2))
+        print(f"recall@10={rec['all']['recall@10']} mrr={rec['all']['mrr']} "
+              f"({rec['all']['queries']} queries)")
 
 
 if __name__ == "__main__":

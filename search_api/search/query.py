@@ -2,9 +2,13 @@
 user text is never passed into query_string syntax, so "smith AND (x OR" is just words.
 
 Name words are matched over the multi-fields of ``analyzers.opensearch``: folded text, the
-query-time synonym view (nicknames, transliterations), double metaphone, Beider-Morse,
-edge n-grams (prefixes), fuzzy (prefix_length 1) and trigrams, combined per word with
-``dis_max`` so one word found several ways counts once (plus a tie-breaker).
+query-time synonym view (nicknames, transliterations) and double metaphone; what a person
+typed also by edge n-grams (prefixes) and fuzzy (prefix_length 1). The matches of one word
+are combined with ``dis_max`` so a word found several ways counts once (plus a tie-breaker).
+
+Retrieval only chooses the candidates; re-scoring with the linkage model (``rescore.py``)
+orders them. So the typed query's boosts aim at one thing: the records the model would rank
+first must be among the candidates. BENCHMARKS.md ("Search") has what was measured.
 """
 
 from __future__ import annotations
@@ -19,8 +23,11 @@ from analyzers.postcodes import parse_partial_postcode, postcode_keys
 from analyzers.text import name_tokens
 
 __all__ = [
+    "RECORD_BOOSTS",
     "SEARCH_ONLY_FIELDS",
+    "TYPED_BOOSTS",
     "Criteria",
+    "KeyBoosts",
     "identifier_values",
     "notes_query",
     "person_query",
@@ -84,16 +91,13 @@ def _word_clauses(word: str, bases: tuple[str, ...], scale: float = 1.0,
         ])
         if not typed:
             continue
-        out.extend([
-            {"match": {f"{base}.bm": {"query": word, "boost": 1.0 * scale}}},
-            {"match": {base: {"query": word, "fuzziness": "AUTO", "prefix_length": 1,
-                              "max_expansions": 50, "boost": 1.5 * scale}}},
-        ])
+        # Beider-Morse (.bm) and trigram (.tri) matches are left out: at 1M people they cost
+        # about half of the query's time and put no more true matches in the top ten
+        # (double metaphone, fuzzy and the date and postcode keys find the same records).
+        out.append({"match": {base: {"query": word, "fuzziness": "AUTO", "prefix_length": 1,
+                                     "max_expansions": 50, "boost": 1.5 * scale}}})
         if len(word) >= 2:
             out.append({"match": {f"{base}.edge": {"query": word, "boost": 2.0 * scale}}})
-        if len(word) >= 4:
-            out.append({"match": {f"{base}.tri": {"query": word, "boost": 0.5 * scale,
-                                                  "minimum_should_match": "60%"}}})
     return out
 
 
@@ -113,27 +117,63 @@ def _name_clauses(words: list[str], bases: tuple[str, ...],
     return clauses[:MAX_TOKENS_PER_FIELD * 2]
 
 
-def _dob_clauses(dob: PartialDate) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class KeyBoosts:
+    """Boosts of the date-of-birth, postcode and identifier clauses (constant-score terms)."""
+
+    dob_full: float
+    dob_swapped: float  # the record holds day and month the other way round
+    dob_ym: float
+    dob_y: float
+    postcode: float
+    sector: float
+    outward: float
+    typed_sector: float  # a typed partial postcode: "LS9 7"
+    typed_sector_outward: float  # ... and its district
+    typed_outward: float  # "LS9"
+    typed_area: float  # "LS" (a prefix of districts)
+    identifier: float
+
+
+# A whole record (linkage): unchanged since linking was tuned with them (docs/linkage.md).
+RECORD_BOOSTS = KeyBoosts(dob_full=4.0, dob_swapped=2.5, dob_ym=1.5, dob_y=1.0,
+                          postcode=4.0, sector=1.5, outward=0.75, typed_sector=2.0,
+                          typed_sector_outward=0.5, typed_outward=1.5, typed_area=0.5,
+                          identifier=10.0)
+
+# What a person typed (search). A name match scores about 3 x its BM25 idf (~14 for a
+# surname held by 1 in 100 records), so with the boosts above a date of birth or postcode
+# that agrees counted for less than one common name, though it is stronger evidence to the
+# model (a full date is shared by ~1 in 6,000 records at 1M people, a year by ~1 in 18):
+# at 1M people a true match with a misspelt name and the right date often ranked below the
+# 100th candidate and was never re-scored. These boosts give a key roughly the weight of
+# its rarity. An identifier that agrees must still outrank everything else.
+TYPED_BOOSTS = KeyBoosts(dob_full=20.0, dob_swapped=10.0, dob_ym=6.0, dob_y=5.0,
+                         postcode=12.0, sector=6.0, outward=3.0, typed_sector=8.0,
+                         typed_sector_outward=2.0, typed_outward=6.0, typed_area=2.0,
+                         identifier=50.0)
+
+
+def _dob_clauses(dob: PartialDate, b: KeyBoosts) -> list[dict[str, Any]]:
     keys = date_keys(dob)
     out: list[dict[str, Any]] = []
     if "full" in keys:
-        out.append({"term": {"dob_full": {"value": keys["full"], "boost": 4.0}}})
-        # The record holds day and month the other way round.
-        out.append({"term": {"dob_swapped": {"value": keys["full"], "boost": 2.5}}})
+        out.append({"term": {"dob_full": {"value": keys["full"], "boost": b.dob_full}}})
+        out.append({"term": {"dob_swapped": {"value": keys["full"], "boost": b.dob_swapped}}})
     if "ym" in keys:
-        out.append({"term": {"dob_ym": {"value": keys["ym"], "boost": 1.5}}})
+        out.append({"term": {"dob_ym": {"value": keys["ym"], "boost": b.dob_ym}}})
     if "y" in keys:
-        out.append({"term": {"dob_y": {"value": keys["y"], "boost": 1.0}}})
+        out.append({"term": {"dob_y": {"value": keys["y"], "boost": b.dob_y}}})
     return out
 
 
-def _postcode_clauses(text: str) -> list[dict[str, Any]]:
+def _postcode_clauses(text: str, b: KeyBoosts) -> list[dict[str, Any]]:
     keys = postcode_keys(text)
     if keys:
         return [
-            {"term": {"postcodes": {"value": keys["full"], "boost": 4.0}}},
-            {"term": {"postcode_sector": {"value": keys["sector"], "boost": 1.5}}},
-            {"term": {"postcode_outward": {"value": keys["outward"], "boost": 0.75}}},
+            {"term": {"postcodes": {"value": keys["full"], "boost": b.postcode}}},
+            {"term": {"postcode_sector": {"value": keys["sector"], "boost": b.sector}}},
+            {"term": {"postcode_outward": {"value": keys["outward"], "boost": b.outward}}},
         ]
     partial = parse_partial_postcode(text)
     if partial is None:
@@ -141,14 +181,16 @@ def _postcode_clauses(text: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for reading in (partial, *partial.alternatives):
         if reading.level == "sector":
-            out.append({"term": {"postcode_sector": {"value": reading.value, "boost": 2.0}}})
+            out.append({"term": {"postcode_sector": {"value": reading.value,
+                                                     "boost": b.typed_sector}}})
             out.append({"term": {"postcode_outward": {"value": reading.value.split(" ")[0],
-                                                      "boost": 0.5}}})
+                                                      "boost": b.typed_sector_outward}}})
         elif reading.level == "outward":
-            out.append({"term": {"postcode_outward": {"value": reading.value, "boost": 1.5}}})
+            out.append({"term": {"postcode_outward": {"value": reading.value,
+                                                      "boost": b.typed_outward}}})
         elif reading.level == "area":
             out.append({"prefix": {"postcode_outward": {"value": reading.value,
-                                                        "boost": 0.5}}})
+                                                        "boost": b.typed_area}}})
     return out
 
 
@@ -172,14 +214,19 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
                  typed: bool = True) -> dict[str, Any]:
     """The retrieval query over ``<prefix>-persons``. ``filters`` (access control) are ANDed.
 
+    typed=True (search): name words also by fuzzy and prefix (edge n-gram) matches, which a
+    duty worker's few, possibly misspelt letters need, and dates, postcodes and identifiers
+    boosted by ``TYPED_BOOSTS``.
+
     typed=False is for a whole record (linkage) rather than what a person typed: the
-    name clauses keep exact, synonym and double-metaphone matches and leave out fuzzy,
-    trigram, Beider-Morse and prefix (edge n-gram) matches. A record's date of birth,
+    name clauses keep exact, synonym and double-metaphone matches and leave out fuzzy and
+    prefix (edge n-gram) matches, with ``RECORD_BOOSTS``. A record's date of birth,
     postcode and identifiers find its mistyped names anyway, and on the 1M-people store
     those clauses only pushed true duplicates out of the top candidates while costing
-    three-quarters of the query's time (BENCHMARKS.md). A duty worker's few typed letters
-    need every one of them.
+    three-quarters of the query's time (BENCHMARKS.md). Its output is what linking was
+    tuned and measured with: change it only together with linkage.
     """
+    boosts = TYPED_BOOSTS if typed else RECORD_BOOSTS
     should: list[dict[str, Any]] = []
     should += _name_clauses(c.given, GIVEN, FAMILY, typed)
     should += _name_clauses(c.family, FAMILY, GIVEN, typed)
@@ -189,14 +236,14 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
     if c.family_full:
         should.append({"match": {"all_family.exact": {"query": c.family_full, "boost": 2.0}}})
     if c.dob:
-        should += _dob_clauses(c.dob)
+        should += _dob_clauses(c.dob, boosts)
     if c.postcode:
-        should += _postcode_clauses(c.postcode)
+        should += _postcode_clauses(c.postcode, boosts)
     if c.address:
         should.append({"match": {"address_text": {"query": c.address, "boost": 1.0}}})
     if c.identifier:
         should.append({"terms": {"identifier_values": identifier_values(c.identifier),
-                                 "boost": 10.0}})
+                                 "boost": boosts.identifier}})
     filter_: list[dict[str, Any]] = list(filters)
     if c.agencies:
         filter_.append({"terms": {"agency": c.agencies}})
