@@ -354,17 +354,6 @@ def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
     return [(survivor, sorted(moved.get(survivor, []))) for survivor, _, _ in plans]
 
 
-def merge_persons(session: Session, person_ids: Iterable[str], *, source: str,
-                  probability: float | None = None, reason: str | None = None,
-                  decided_by: str | None = None, detail: Mapping[str, Any] | None = None
-                  ) -> tuple[str, list[int]]:
-    """Merge persons into the oldest of them; returns (survivor, records moved)."""
-    ids = sorted(set(person_ids))
-    done = merge_groups(session, [MergeGroup(ids, probability)], source=source,
-                        reason=reason, decided_by=decided_by, detail=detail)
-    return done[0] if done else (ids[0], [])
-
-
 def split_records(session: Session, person_id: str, record_ids: Iterable[int], *,
                   source: str, reason: str | None, decided_by: str | None,
                   cannot_link: bool = True) -> str:
