@@ -14,7 +14,14 @@ from sqlalchemy import Engine, func, select, update
 from linkage.decisions import decide_review, unlink_records
 from linkage.incremental import link_full, link_records, train_from_store
 from linkage.model import load_params
-from linkage.store import LinkConfig, LinkConflict, current_persons, identity_as_at
+from linkage.store import (
+    LinkConfig,
+    LinkConflict,
+    current_persons,
+    identities_of,
+    identity_as_at,
+    members_of,
+)
 from linkage.tables import LinkConstraintRow, LinkEventRow, LinkReviewRow
 from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest.service import ingest_payload
@@ -136,6 +143,34 @@ def test_a_record_still_pointing_at_an_absorbed_person_resolves_to_the_survivor(
         session.execute(update(PersonRecordRow).where(PersonRecordRow.id == b)
                         .values(person_id=before[b]))
     assert persons(settings, [a, b, c]) == {a: before[a], b: before[a], c: before[c]}
+
+
+def test_identities_in_one_statement_match_the_step_by_step_reads(settings: Settings) -> None:
+    a, b = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                  person("2", agency="HEA", given_names="Jaden", identifiers=nhs(NHS[0])))
+    before = persons(settings, [a, b])
+    assert link(settings, [b]).merges == 1
+    c, d = ingest(settings,
+                  person("3", agency="POL", given_names="Jaydon", identifiers=nhs(NHS[0])),
+                  person("4", agency="POL", given_names="Ruby", family_name="Okafor",
+                         date_of_birth="2009-01-02", identifiers=nhs(NHS[2])))
+    before.update(persons(settings, [c, d]))
+    assert link(settings, [c]).merges == 1
+    with session_scope(engine(settings)) as session:
+        # A chain two hops long: c's old person points at b's old person, which points at
+        # a's; and c's row itself still names its first person.
+        session.execute(update(PersonRow).where(PersonRow.id == before[c])
+                        .values(merged_into=before[b]))
+        session.execute(update(PersonRecordRow).where(PersonRecordRow.id == c)
+                        .values(person_id=before[c]))
+    with session_scope(engine(settings)) as session:
+        for ids in ([a], [c], [b, d], [a, b, c, d], [d, 10_000_000]):
+            person_of, groups = identities_of(session, ids)
+            assert person_of == current_persons(session, ids)
+            assert groups == members_of(session, set(person_of.values()))
+        person_of, groups = identities_of(session, [c])
+        assert person_of == {c: before[a]}
+        assert groups == {before[a]: [a, b, c]}
 
 
 def test_ids_are_stable_across_relinks(settings: Settings) -> None:
