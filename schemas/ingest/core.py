@@ -57,6 +57,13 @@ def _bulk_insert(session: Session, table: Table, columns: Sequence[str],
                          f'VALUES ({", ".join([mark] * len(columns))})', list(rows))
 
 
+def _values(prepared: Prepared) -> tuple[Any, ...]:
+    # COPY text is made only for a PostgreSQL store (ParseJob.copy_text).
+    if not isinstance(prepared.row, tuple):
+        raise TypeError("SQLite stores rows given as tuples, not as COPY text")
+    return prepared.row
+
+
 def _by_key(session: Session, table: Table, keys: list[Key], *extra: Any
             ) -> dict[Key, tuple[Any, ...]]:
     """(id, *extra) of the stored rows among ``keys``, read in chunks of 500 keys."""
@@ -111,8 +118,8 @@ def _insert_core(session: Session, table: Table, entity: str, inserts: list[Prep
         return []
     columns = ROW_COLUMNS[entity]
     received = columns.index("received_at")
-    rows = [p.row[:received] + (p.row[received] or now,) + p.row[received + 1:]
-            for p in inserts]
+    rows = [row[:received] + (row[received] or now,) + row[received + 1:]
+            for row in map(_values, inserts)]
     if entity == "person_record":
         person = columns.index("person_id")
         # Each new record starts as its own identity; linkage merges identities later.
@@ -129,7 +136,7 @@ def _insert_core(session: Session, table: Table, entity: str, inserts: list[Prep
 def _update_core(session: Session, table: Table, entity: str, row_id: int,
                  incoming: Prepared, now: dt.datetime) -> bool:
     """Overwrite one row; False if a concurrent writer stored this version or a newer one."""
-    values = stamped(incoming.row, ROW_COLUMNS[entity], now)
+    values = stamped(_values(incoming), ROW_COLUMNS[entity], now)
     if entity == "person_record":
         values["updated_at"] = now
     # The key never changes, and person_id is the identity linkage assigned.

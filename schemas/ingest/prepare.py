@@ -61,8 +61,10 @@ class Prepared(NamedTuple):
     key: Key  # (agency, source_system, source_id)
     version: int
     digest: str
-    row: Values  # in ROW_COLUMNS[entity] order
-    children: tuple[tuple[Values, ...], ...] = ()  # person records: CHILD_COLUMNS tables
+    # In ROW_COLUMNS[entity] order: a tuple, or for a PostgreSQL store its COPY text line
+    # (schemas.ingest.copytext), as are the child rows then (without record_id).
+    row: Values | bytes
+    children: tuple[tuple[Values | bytes, ...], ...] = ()  # person records: CHILD_COLUMNS tables
 
 
 def new_person_id() -> str:

@@ -77,6 +77,8 @@ class ParseJob:
     agency: str
     header: tuple[str, ...] = ()  # csv only
     source_system: str = "fhir"  # fhir only
+    # Rows as PostgreSQL COPY text (schemas.ingest.copytext), for a PostgreSQL store only.
+    copy_text: bool = False
 
     def parse(self, units: list[Unit]) -> list[Parsed]:
         out: list[Parsed] = []
@@ -87,6 +89,12 @@ class ParseJob:
                 out.append(parse_jsonl_line(line, raw, self.agency))
             else:
                 out.extend(parse_fhir_value(line, raw, self.agency, self.source_system))
+        if self.copy_text:
+            from schemas.ingest.copytext import for_copy
+
+            for parsed in out:
+                if parsed.prepared is not None:
+                    parsed.prepared = for_copy(parsed.prepared)
         return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
@@ -23,7 +24,10 @@ from schemas.ingest.readers import FileError, Parsed, open_reader
 from schemas.ingest.store import UnknownAgency, known_agencies, upsert_prepared
 from schemas.records import AnyRecord
 
-BATCH_SIZE = 1000
+# Rows per transaction. Each batch costs a fixed handful of statements and a commit: 4,000
+# rather than 1,000 saved about 8 % of PostgreSQL's CPU and 7-19 % of the reading process's
+# (20,000 people); memory stays small (a batch is a few MB of prepared rows).
+BATCH_SIZE = 4000
 _any_record: TypeAdapter[Record] = TypeAdapter(AnyRecord)
 
 
@@ -63,6 +67,19 @@ def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
     return report
 
 
+def copy_text_for(engine: Engine) -> bool:
+    """Whether the parse workers should hand the store COPY text (a PostgreSQL store whose
+    connections speak UTF-8) rather than tuples."""
+    if engine.dialect.name != "postgresql":
+        return False
+    from schemas.ingest import copytext
+
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        encoding = getattr(getattr(driver, "info", None), "encoding", "")
+    return copytext.usable(str(encoding))
+
+
 def workers_for(size: int, workers: int | None) -> int:
     """Parse workers for a file of ``size`` bytes: None means one per core if worth it."""
     if workers is not None:
@@ -84,6 +101,8 @@ def ingest_file(engine: Engine, path: Path, agency: str, fmt: str,
     if not path.is_file():
         raise FileError(f"FILE: {path} does not exist or is not a file")
     raw, source = open_reader(path, fmt, agency)  # checks the header before any pool starts
+    if copy_text_for(engine):
+        source.job = dataclasses.replace(source.job, copy_text=True)
     rejects = RejectsWriter(rejects_path)
     try:
         own_workers = 0 if pool is not None else workers_for(path.stat().st_size, workers)

@@ -59,11 +59,22 @@ def create_stage(cursor: Any, table: Table, columns: tuple[str, ...]) -> None:
 
 
 def copy_rows(cursor: Any, table_name: str, columns: Sequence[str],
-              rows: Iterable[Sequence[Any]]) -> None:
+              rows: Iterable[Sequence[Any] | bytes]) -> None:
+    """COPY tuples, or lines already in COPY text (``schemas.ingest.copytext``), not mixed."""
     names = ", ".join(f'"{c}"' for c in columns)
     with cursor.copy(f'COPY "{table_name}" ({names}) FROM STDIN') as copy:
+        lines: list[bytes] = []
+        tuples = False
         for row in rows:
-            copy.write_row(row)
+            if isinstance(row, bytes):
+                lines.append(row)
+            else:
+                tuples = True
+                copy.write_row(row)
+            if tuples and lines:  # write_row buffers: a line could overtake a row
+                raise TypeError("COPY rows mix tuples and text lines")
+        if lines:
+            copy.write(b"".join(lines))
 
 
 def _stored(cursor: Any) -> list[tuple[int, Key]]:

@@ -124,10 +124,13 @@ def _upsert_once(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
     return report
 
 
-def child_rows(changed: Sequence[tuple[int, Prepared]]) -> list[list[tuple[Any, ...]]]:
-    """Each child table's rows, record_id first, for the stored person records (id, prepared)."""
-    tables: list[list[tuple[Any, ...]]] = [[] for _ in CHILD_COLUMNS]
+def child_rows(changed: Sequence[tuple[int, Prepared]]) -> list[list[Any]]:
+    """Each child table's rows, record_id first, for the stored person records (id, prepared):
+    tuples, or COPY text lines when the children came as such (``schemas.ingest.copytext``)."""
+    tables: list[list[Any]] = [[] for _ in CHILD_COLUMNS]
     for row_id, incoming in changed:
         for rows, kids in zip(tables, incoming.children, strict=True):
-            rows.extend((row_id, *kid) for kid in kids)
+            for kid in kids:
+                rows.append(b"%d\t%b" % (row_id, kid) if isinstance(kid, bytes)
+                            else (row_id, *kid))
     return tables
