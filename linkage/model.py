@@ -45,7 +45,7 @@ GRADE_THRESHOLDS: dict[str, float] = {"certain": 0.99, "probable": 0.80, "possib
 DEFAULT_LAMBDA = 1e-4
 PARAMS_FILE = "linkage_params.json"
 TF_ADJUSTMENT_BOUNDS = (-4.0, 3.0)
-_PROB_FLOOR = 1e-6
+_PROB_FLOOR = 1e-12
 
 
 class FieldComparison(NamedTuple):

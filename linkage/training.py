@@ -1,22 +1,23 @@
 """Unsupervised training of the Fellegi-Sunter model: no labels anywhere.
 
 1. u: level frequencies among randomly sampled pairs (almost all random pairs are
-   non-matches).
+   non-matches); a starting point.
 2. m: expectation maximisation over the blocked candidate pairs, a two-class mixture. The
    non-match class inside the candidate set has its own u (candidate non-matches agree on the
    blocking fields far more often than random pairs); it is only a nuisance parameter of EM,
-   and scoring keeps the u from random sampling.
-3. lambda: EM's match share of the candidate pairs, spread over all possible pairs.
-4. term frequencies of given and family names (a common name is weaker evidence).
-5. u again, now that there is a model: each random pair weighted by its probability of
-   being a non-match (discount_matches_in_u), and the postcode levels measured within
-   postcodes (refine_u_within_postcodes).
+   and scoring keeps the u of step 4.
+3. lambda: EM's match share of the candidate pairs, spread over all possible pairs; term
+   frequencies of given and family names (a common name is weaker evidence).
+4. u again, now that there is a model, to a fixed point (``reestimate_u``): each random pair
+   weighted by its probability of being a non-match, and the address levels that need a
+   shared or mistyped postcode measured among the pairs with that postcode relation.
 
 Pure Python + numpy: the same comparisons as ``compare()``, vectorised only for counting.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import random
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rapidfuzz.distance import OSA
 
 from linkage.blocking import DEFAULT_RULES, BlockingRule, candidate_pairs
 from linkage.comparisons import (
@@ -39,10 +41,17 @@ from linkage.features import RecordFeatures
 from linkage.model import ModelParams, default_params, trained_at_now
 
 __all__ = [
+    "POSTCODE_POOL",
     "PairMatrix",
+    "PostcodeSample",
+    "address_levels",
     "comparison_matrix",
+    "discount_matches_in_u",
     "estimate_m_em",
     "estimate_u",
+    "postcode_samples",
+    "reestimate_u",
+    "refine_u_within_postcodes",
     "score_matrix",
     "term_frequencies",
     "train",
@@ -107,6 +116,39 @@ def comparison_matrix(
         tf.append(None if not cols or cols[0] is None else
                   [v for col in cols for v in (col or [])])
     return PairMatrix(list(pairs), gamma, tf)
+
+
+def _address_chunk(bounds: tuple[int, int]) -> np.ndarray:
+    assert _shared is not None
+    records, pairs = _shared
+    return _address_levels(records, pairs[bounds[0]:bounds[1]])
+
+
+def _address_levels(records: Sequence[RecordFeatures],
+                    pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    level_for = LOCATION.level_for
+    return np.fromiter((level_for(records[i], records[j])[0] for i, j in pairs),
+                       dtype=np.int8, count=len(pairs))
+
+
+def address_levels(records: Sequence[RecordFeatures], pairs: Sequence[tuple[int, int]],
+                   workers: int | None = None) -> np.ndarray:
+    """The address comparison's level of every pair, alone (a third of the cost of every
+    comparison); split over worker processes as ``comparison_matrix`` is."""
+    n = len(pairs)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if (n < _PARALLEL_MIN_PAIRS or workers < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return _address_levels(records, pairs)
+    global _shared
+    _shared = (records, pairs)
+    try:
+        bounds = [(i, min(i + _CHUNK * 4, n)) for i in range(0, n, _CHUNK * 4)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = list(pool.imap(_address_chunk, bounds))
+    finally:
+        _shared = None
+    return np.concatenate(parts)
 
 
 def _comparison_matrix(
@@ -269,7 +311,10 @@ def _postcode_blocks(records: Sequence[RecordFeatures]) -> tuple[list[Block], li
     for members in keyed.values():
         if len(members) > 1:
             ordered = sorted(members)
-            near.update((a, b) for x, a in enumerate(ordered) for b in ordered[x + 1:])
+            # Two postcodes that are each one swap from a third ("4560", "4605": "4650")
+            # share a key but are two edits apart: keep only the pairs one edit apart.
+            near.update((a, b) for x, a in enumerate(ordered) for b in ordered[x + 1:]
+                        if OSA.distance(a, b) == 1)
     typo: list[Block] = [(groups[a], groups[b]) for a, b in sorted(near)]
     return same, typo
 
@@ -280,11 +325,12 @@ def _pairs_in_blocks(records: Sequence[RecordFeatures], blocks: Sequence[Block],
     if not blocks:
         return []
     weights = [len(a) * (len(a) - 1) if b is None else len(a) * len(b) for a, b in blocks]
+    cumulative = list(itertools.accumulate(weights))  # once, not on every draw
     pairs: set[tuple[int, int]] = set()
     attempts = 0
     while len(pairs) < n and attempts < n * 5:
         attempts += 1
-        a, b = rng.choices(blocks, weights)[0]
+        a, b = rng.choices(blocks, cum_weights=cumulative)[0]
         i, j = rng.sample(a, 2) if b is None else (rng.choice(a), rng.choice(b))
         if i == j or (link_only and records[i].agency == records[j].agency):
             continue
@@ -292,48 +338,189 @@ def _pairs_in_blocks(records: Sequence[RecordFeatures], blocks: Sequence[Block],
     return sorted(pairs)
 
 
+@dataclass
+class PostcodeSample:
+    """Pairs with one postcode relation (typo=False: a shared postcode; typo=True: postcodes
+    one character apart), for the address levels ``labels`` that need that relation.
+
+    ``pool`` pairs were drawn (all of them, up to ``POSTCODE_POOL``) and compared on the
+    address alone; ``matrix`` holds, for each address level, up to ``sample_size`` of them
+    compared in full (to weigh each by the model's probability that it is not a match), and
+    ``scale`` says how many pool pairs each stands for. A level no non-match reaches is
+    measured against the whole pool, not a sample: its pseudo-count of half a pair then
+    stands for a frequency of 1 / (2 x pool), which is what the data can resolve."""
+
+    typo: bool
+    labels: tuple[str, ...]
+    pool: int
+    matrix: PairMatrix
+    scale: np.ndarray
+
+
+# Pairs within (or across mistyped) postcodes compared on the address alone: enough to
+# resolve "no non-match shares these address lines" down to ~1e-6 of the pairs in a postcode.
+POSTCODE_POOL = 400_000
+
+
+def _all_pairs_in_blocks(records: Sequence[RecordFeatures], blocks: Sequence[Block],
+                         link_only: bool) -> list[tuple[int, int]]:
+    pairs: set[tuple[int, int]] = set()
+    for a, b in blocks:
+        if b is None:
+            cross = ((a[x], a[y]) for x in range(len(a)) for y in range(x + 1, len(a)))
+        else:
+            cross = ((i, j) for i in a for j in b)
+        for i, j in cross:
+            if i == j or (link_only and records[i].agency == records[j].agency):
+                continue
+            pairs.add((i, j) if i < j else (j, i))
+    return sorted(pairs)
+
+
+def _pairs_held(records: Sequence[RecordFeatures], blocks: Sequence[Block],
+                link_only: bool) -> int:
+    """How many pairs the blocks hold (a pair in two blocks counted twice; link_only: only
+    pairs of records from different agencies)."""
+    total = 0
+    for a, b in blocks:
+        if b is None:
+            total += len(a) * (len(a) - 1) // 2
+            if link_only:
+                total -= sum(n * (n - 1) // 2 for n in Counter(
+                    records[i].agency for i in a).values())
+        else:
+            total += len(a) * len(b)
+            if link_only:
+                in_b = Counter(records[j].agency for j in b)
+                total -= sum(n * in_b[g] for g, n in Counter(
+                    records[i].agency for i in a).items())
+    return total
+
+
+def postcode_samples(records: Sequence[RecordFeatures], *, link_only: bool = False,
+                     sample_size: int = 20_000, pool_size: int = POSTCODE_POOL,
+                     seed: int = 42) -> list[PostcodeSample]:
+    """The pairs that measure the address levels needing a shared or mistyped postcode."""
+    rng = random.Random(seed)
+    out: list[PostcodeSample] = []
+    for blocks, typo, labels in zip(_postcode_blocks(records), (False, True),
+                                    (SHARED_POSTCODE_LEVELS, MISTYPED_POSTCODE_LEVELS),
+                                    strict=True):
+        pool = (_all_pairs_in_blocks(records, blocks, link_only)
+                if _pairs_held(records, blocks, link_only) <= pool_size
+                else _pairs_in_blocks(records, blocks, pool_size, link_only, rng))
+        if not pool:
+            continue
+        levels = address_levels(records, pool)
+        chosen: list[tuple[int, int]] = []
+        scale: list[float] = []
+        for li in range(len(LOCATION.levels)):
+            members = [pool[k] for k in np.nonzero(levels == li)[0]]
+            if not members:
+                continue
+            picked = members if len(members) <= sample_size else sorted(
+                rng.sample(members, sample_size))
+            chosen.extend(picked)
+            scale.extend([len(members) / len(picked)] * len(picked))
+        matrix = comparison_matrix(records, chosen)
+        out.append(PostcodeSample(typo, labels, len(pool), matrix, np.array(scale)))
+    return out
+
+
+def _related(records: Sequence[RecordFeatures], random_pairs: PairMatrix,
+             samples: Sequence[PostcodeSample]) -> list[np.ndarray]:
+    """For each sample, which random pairs have its postcode relation."""
+    return [np.array([_postcode_related(records[i], records[j], sample.typo)
+                      for i, j in random_pairs.pairs], dtype=bool) for sample in samples]
+
+
+def _postcode_u(random_pairs: PairMatrix, samples: Sequence[PostcodeSample],
+                related_pairs: Sequence[np.ndarray], params: ModelParams,
+                u: dict[str, float]) -> dict[str, float]:
+    """``u`` (the address levels' shares among the random sample's non-matches) with the
+    levels that need a shared or mistyped postcode replaced by P(postcode relation) x
+    P(level | postcode relation), both among non-matches as the current ``params`` judge
+    them; normalised."""
+    ci = COMPARISONS.index(LOCATION)
+    u = dict(u)
+    not_match = _not_match(params, random_pairs)
+    for sample, related in zip(samples, related_pairs, strict=True):
+        p_related = float((not_match * related).sum() / max(not_match.sum(), 1e-12))
+        weights = _not_match(params, sample.matrix) * sample.scale
+        col = sample.matrix.gamma[:, ci]
+        total = float(weights.sum())
+        if total <= 0:
+            continue
+        for label in sample.labels:
+            count = float(weights[col == LOCATION.index(label)].sum())
+            u[label] = p_related * (count + _SMOOTH) / (total + _SMOOTH)
+    norm = sum(u.values())
+    return {k: v / norm for k, v in u.items()}
+
+
 def refine_u_within_postcodes(records: Sequence[RecordFeatures], random_pairs: PairMatrix,
                               params: ModelParams, *, link_only: bool = False,
                               sample_size: int = 20_000, seed: int = 42) -> int:
     """u of the address levels that need a shared (or mistyped) postcode, as
-    P(postcode relation) x P(level | postcode relation), both among non-matches.
+    P(postcode relation) x P(level | postcode relation), both among non-matches (one pass;
+    ``reestimate_u`` repeats it to a fixed point).
 
     A random sample holds few pairs that share a postcode, and almost none that also share
     the address lines, so those levels' u used to rest on a pseudo-count. The second factor
     is measured on a sample drawn from pairs that do share a postcode, where it is common.
     Nothing is assumed about independence: where the lines follow from the postcode (UK
     addresses: a postcode is a dozen homes) the lines add little; where they do not, they
-    add what they are worth. Returns the number of pairs compared."""
-    field = LOCATION.field
-    ci = COMPARISONS.index(LOCATION)
+    add what they are worth. Returns the number of pairs compared on the address."""
     if not random_pairs.pairs:
         return 0
-    not_match = _not_match(params, random_pairs)
-    rng = random.Random(seed)
-    u = dict(params.u.get(field, {}))
-    compared = 0
-    for blocks, typo, labels in zip(_postcode_blocks(records), (False, True),
-                                    (SHARED_POSTCODE_LEVELS, MISTYPED_POSTCODE_LEVELS),
-                                    strict=True):
-        pairs = _pairs_in_blocks(records, blocks, sample_size, link_only, rng)
-        if not pairs:
-            continue
-        related = np.array([_postcode_related(records[i], records[j], typo)
-                            for i, j in random_pairs.pairs])
-        p_related = float((not_match * related).sum() / max(not_match.sum(), 1e-12))
-        within = comparison_matrix(records, pairs)
-        weights = _not_match(params, within)
-        col = within.gamma[:, ci]
-        total = float(weights.sum())
-        compared += len(pairs)
-        if total <= 0:
-            continue
-        for label in labels:
-            count = float(weights[col == LOCATION.index(label)].sum())
-            u[label] = p_related * (count + _SMOOTH) / (total + _SMOOTH)
-    norm = sum(u.values())
-    params.u[field] = {k: v / norm for k, v in u.items()}
-    return compared
+    samples = postcode_samples(records, link_only=link_only, sample_size=sample_size,
+                               seed=seed)
+    field = LOCATION.field
+    params.u[field] = _postcode_u(random_pairs, samples,
+                                  _related(records, random_pairs, samples), params,
+                                  params.u.get(field, {}))
+    return sum(s.pool for s in samples)
+
+
+def reestimate_u(records: Sequence[RecordFeatures], random_pairs: PairMatrix,
+                 params: ModelParams, *, link_only: bool = False, sample_size: int = 20_000,
+                 seed: int = 42, max_rounds: int = 30,
+                 tolerance: float = 0.01) -> dict[str, float | int | bool]:
+    """u of every level among non-matches, to a fixed point: each round weighs every random
+    pair and every pair drawn within postcodes by the model's probability that it is NOT a
+    match, re-estimates u from those weights (``discount_matches_in_u``, and the postcode
+    levels as in ``refine_u_within_postcodes``), and stops when no level's weight moves by
+    ``tolerance`` bits. Needs m and lambda first.
+
+    One pass is not enough. Where a shared address is rare among non-matches (FEBRL: none
+    of 24,390 non-matching pairs within a postcode shares the address lines), the few true
+    matches that share the address but little else are the only pairs at that level the
+    first model does not recognise; counted as non-matches, they alone set u, which kept
+    their own weight too low to be recognised. Repeating the estimate lets the data settle
+    it either way: where non-matches share homes (households, UK postcodes), they keep u
+    high whatever the matches do."""
+    samples = postcode_samples(records, link_only=link_only, sample_size=sample_size,
+                               seed=seed)
+    field = LOCATION.field
+    related = _related(records, random_pairs, samples)
+    rounds, converged, matched = 0, False, 0.0
+    while rounds < max_rounds:
+        rounds += 1
+        before = params.level_weights()
+        not_match = _not_match(params, random_pairs)
+        matched = float(1.0 - not_match.mean())
+        u = _level_shares(random_pairs.gamma, not_match)
+        u[field] = _postcode_u(random_pairs, samples, related, params, u[field])
+        params.u = u
+        after = params.level_weights()
+        moved = max((abs(x - y) for bw, aw in zip(before, after, strict=True)
+                     for x, y in zip(bw, aw, strict=True)), default=0.0)
+        if moved < tolerance:
+            converged = True
+            break
+    return {"rounds": rounds, "converged": converged, "matched": matched,
+            "postcode_pairs": sum(s.pool for s in samples),
+            "postcode_compared": sum(len(s.matrix.pairs) for s in samples)}
 
 
 def _postcode_related(a: RecordFeatures, b: RecordFeatures, typo: bool) -> bool:
@@ -437,12 +624,10 @@ def train(
     if possible:
         p.lambda_ = min(max(share * len(matrix.pairs) / possible, 1e-9), 0.5)
     p.tf = term_frequencies(records)
-    matches_in_sample = 0.0
-    postcode_pairs = 0
-    if random_matrix is not None:
-        matches_in_sample = discount_matches_in_u(random_matrix, p)
-        postcode_pairs = refine_u_within_postcodes(records, random_matrix, p,
-                                                   link_only=link_only, seed=seed)
+    u_fit: dict[str, float | int | bool] = {"rounds": 0, "converged": False, "matched": 0.0,
+                                            "postcode_pairs": 0, "postcode_compared": 0}
+    if random_matrix is not None and random_matrix.pairs:
+        u_fit = reestimate_u(records, random_matrix, p, link_only=link_only, seed=seed)
     p.trained_at = trained_at_now()
     p.training = {
         "source": "em",
@@ -452,8 +637,11 @@ def train(
         "em_iterations": em["iterations"],
         "em_converged": em["converged"],
         "candidate_match_share": round(share, 6),
-        "u_sample_match_share": round(matches_in_sample, 6),
-        "u_postcode_pairs": postcode_pairs,
+        "u_sample_match_share": round(float(u_fit["matched"]), 6),
+        "u_postcode_pairs": u_fit["postcode_pairs"],
+        "u_postcode_compared": u_fit.get("postcode_compared", 0),
+        "u_rounds": u_fit["rounds"],
+        "u_converged": u_fit["converged"],
         "seconds": round(time.perf_counter() - started, 2),
     }
     return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -503,3 +504,40 @@ def test_cached_features_follow_each_new_version_of_a_document() -> None:
     assert cached_features_from_source(merged).person_id == "p2"
     no_time = dict(src, updated_at=None, family_name="Jones")
     assert cached_features_from_source(no_time).family == "jones"  # never cached blindly
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        # One house number, two streets: the names are compared without the number, whose
+        # shared prefix used to earn Jaro-Winkler's bonus ("18 l...", "18 b...").
+        ("18 Leahy Close, Rocor", "18 Blakey Close, Easthills", "same_postcode"),
+        ("36 Gleeson Place, Birch Grove", "36 Gregson Place, Kingsford", "same_postcode"),
+        # A house number alone is no address, though its words are a subset of the other's.
+        ("17", "17 Leonard Close, Madora", "same_postcode"),
+        # Typing errors in one street still pass.
+        ("95 Leahy Place, Crestfield", "95 Leahy Lplace, Crestkield",
+         "almost_same_address_postcode"),
+        ("12 Colebatch Place, Jesmond", "12 Colebatchplace, Jesmond",
+         "almost_same_address_postcode"),
+    ],
+)
+def test_almost_the_same_address_needs_more_than_the_house_number(
+        a: str, b: str, expected: str) -> None:
+    label, reason = level("address", f(address_text=a, postcodes=["LS9 7AB"]),
+                          f(address_text=b, postcodes=["LS9 7AB"]))
+    assert label == expected, reason
+
+
+def test_a_level_weight_follows_u_however_rare_the_level_is() -> None:
+    """No probability floor or cap short of what u says: a level that no non-match reached
+    among half a million pairs within postcodes is worth what that measurement resolves
+    (FEBRL4: ~24 bits for the same address and postcode), not a fixed 20."""
+    params = default_params()
+    location = COMPARISON_BY_FIELD["address"]
+    i = location.index("same_address_postcode")
+    params.m = {**params.m, "address": {**params.m["address"], "same_address_postcode": 0.5}}
+    params.u = {**params.u, "address": {**params.u["address"], "same_address_postcode": 1e-8}}
+    assert params.level_weight(location, i) == pytest.approx(math.log2(0.5 / 1e-8))
+    assert all(lv.max_weight is None for lv in location.levels if "postcode" in lv.label
+               and lv.label.startswith(("same_address", "almost_same", "similar_address")))
