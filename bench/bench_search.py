@@ -8,6 +8,9 @@ index prefix are read from ``DIR/bench.json``); without it a fresh 20,000-people
 generated and indexed first. Queries are built from stored records the way a duty worker
 types them (nicknames and misspellings as held, year only, postcode sectors, free text).
 The API runs under uvicorn in this process; requests go over HTTP with a dev-issuer token.
+The kept index is timed with the search settings a newly created persons index gets
+(concurrent segment search), put back as they were afterwards (``--index-settings as-is``
+times it as built).
 
 ``--recall N`` also measures relevance at this store's size (``casesearch eval search`` uses
 5,000 records, where retrieval is easy): N queries built as ``--dataset synthetic`` builds them
@@ -40,8 +43,10 @@ for path in (ROOT, ROOT / "bench"):
         sys.path.insert(0, str(path))
 
 import httpx  # noqa: E402
+from opensearchpy import OpenSearch  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from analyzers.opensearch import search_concurrency_settings  # noqa: E402
 from indexer.client import make_client  # noqa: E402
 from schemas.db import make_engine, session_scope  # noqa: E402
 from schemas.settings import load_settings  # noqa: E402
@@ -101,7 +106,36 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def run(opensearch_url: str, keep: Path, n: int, seed: int) -> dict[str, Any]:
+def _search_settings(client: OpenSearch, index: str) -> dict[str, Any]:
+    """The index's own ``index.search.concurrent*`` settings (None where not set)."""
+    found = client.indices.get_settings(index=index, flat_settings=True)
+    flat = next(iter(found.values()))["settings"]
+    return {f"index.{k}": flat.get(f"index.{k}") for k in search_concurrency_settings()}
+
+
+def run(opensearch_url: str, keep: Path, n: int, seed: int,
+        index_settings: str = "production") -> dict[str, Any]:
+    """index_settings="production": the kept index gets the search settings a newly created
+    persons index has (``analyzers.opensearch.search_concurrency_settings``) for this run,
+    and its own settings back afterwards; "as-is": the index is left as it was built."""
+    if index_settings == "as-is":
+        return _run(opensearch_url, keep, n, seed)
+    meta = json.loads((keep / "bench.json").read_text())
+    client = make_client(opensearch_url, 30)
+    index = f"{meta['prefix']}-persons"
+    before = _search_settings(client, index)
+    client.indices.put_settings(index=index, body={f"index.{k}": v for k, v in
+                                                   search_concurrency_settings().items()})
+    try:
+        result = _run(opensearch_url, keep, n, seed)
+    finally:
+        client.indices.put_settings(index=index, body=before)
+    result["index_settings"] = {"production": search_concurrency_settings(),
+                                "restored": before}
+    return result
+
+
+def _run(opensearch_url: str, keep: Path, n: int, seed: int) -> dict[str, Any]:
     meta = json.loads((keep / "bench.json").read_text())
     url, prefix = meta["database_url"], meta["prefix"]
     port = _free_port()
@@ -238,6 +272,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--recall", type=int, default=0,
                         help="also: recall@10 of this many synthetic-style queries (truth.csv)")
+    parser.add_argument("--index-settings", choices=["production", "as-is"],
+                        default="production",
+                        help="time the kept index with a new index's search settings "
+                             "(restored afterwards), or as it was built")
     parser.add_argument("--opensearch-url",
                         default=os.environ.get("CASESEARCH_OPENSEARCH_URL",
                                                "http://127.0.0.1:9200"))
@@ -252,7 +290,7 @@ def main() -> None:
         meta = index_run(args.opensearch_url, args.people, 5, keep)
         (keep / "bench.json").write_text(json.dumps(meta, indent=2))
     if args.queries:
-        result = run(args.opensearch_url, keep, args.queries, args.seed)
+        result = run(args.opensearch_url, keep, args.queries, args.seed, args.index_settings)
         print(json.dumps(result, indent=2))
         print(f"search: API p50 {result['api_p50_ms']} ms / p95 {result['api_p95_ms']} ms vs "
               f"raw OpenSearch p50 {result['raw_p50_ms']} ms / p95 {result['raw_p95_ms']} ms "
