@@ -186,9 +186,14 @@ def test_linkage_query_keeps_its_key_boosts() -> None:
     assert body["sort"] == ["_score", {"record_id": "asc"}]
     assert "rescore" not in body
     words = [c["dis_max"]["queries"] for c in body["query"]["bool"]["should"] if "dis_max" in c]
-    fields = {next(iter(q["match"])) for queries in words for q in queries}
-    assert fields == {"all_given", "all_given.syn", "all_given.dm",
-                      "all_family", "all_family.syn", "all_family.dm"}
+    fields = [{next(iter(q["match"])) for q in queries} for queries in words]
+    # Each name only in its own field: no given name looked for among surnames (linking).
+    assert fields == [{"all_given", "all_given.syn", "all_given.dm"},
+                      {"all_family", "all_family.syn", "all_family.dm"}]
+    typed = person_query(crit, [], 41)
+    typed_fields = [{next(iter(q["match"])) for q in c["dis_max"]["queries"]}
+                    for c in typed["query"]["bool"]["should"] if "dis_max" in c]
+    assert all({"all_given", "all_family"} <= f for f in typed_fields)  # search keeps them
 
 
 def test_search_query_weights_dates_and_postcodes_by_their_rarity() -> None:
