@@ -58,19 +58,9 @@ def for_copy(prepared: Prepared) -> Prepared:
     record_id)."""
     if isinstance(prepared.row, bytes):  # formatted already
         return prepared
-    tx = _tx()
-    out = bytearray()
-    _format_row_text(prepared.row, tx, out)
-    children = []
-    for kids in prepared.children:
-        lines = []
-        for kid in kids:
-            kid_line = bytearray()
-            _format_row_text(kid, tx, kid_line)
-            lines.append(bytes(kid_line))
-        children.append(tuple(lines))
+    children = tuple(tuple(line(kid) for kid in kids) for kids in prepared.children)
     number, entity, key, version, digest = prepared[:5]
-    return Prepared(number, entity, key, version, digest, bytes(out), tuple(children))
+    return Prepared(number, entity, key, version, digest, line(prepared.row), children)
 
 
 def usable(encoding: str) -> bool:
