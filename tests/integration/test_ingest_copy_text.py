@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest import copytext
 from schemas.ingest.prepare import Prepared, prepare
 from schemas.ingest.readers import open_reader, parse_all
@@ -22,19 +21,15 @@ from schemas.ingest.service import copy_text_for, ingest_file
 from schemas.ingest.staging import copy_rows
 from schemas.ingest.store import upsert_prepared
 from schemas.records import Case, CaseNote, PersonRecord
-from schemas.tables import AgencyRow
 from tests.conftest import fresh_postgres_database
+from tests.integration._ingest_support import store_with_agency
 
 # Every character COPY text escapes, non-ASCII, and a value that looks like NULL.
 AWKWARD = "O'Brien\tSmith\\n \\N back\\slash\r\nnew line é ß 李 \U0001f600"
 
 
 def _engine(url: str) -> Engine:
-    upgrade(url)
-    engine = engine_for(url)
-    with session_scope(engine) as session:
-        session.add(AgencyRow(code="POL", name="POL", kind="police"))
-    return engine
+    return store_with_agency(url, "POL", "POL", "police")
 
 
 def _records(version: int, family: str) -> list[Any]:

@@ -25,7 +25,6 @@ from schemas.ingest.store import TABLE_FOR, upsert_batch, upsert_prepared
 from schemas.records import CaseNote, PersonRecord
 from schemas.synthetic import generate_extracts
 from schemas.tables import (
-    AgencyRow,
     IdentifierRow,
     OutboxRow,
     PersonNameRow,
@@ -33,15 +32,12 @@ from schemas.tables import (
     PersonRow,
     utcnow,
 )
+from tests.integration._ingest_support import store_with_agency
 
 
 @pytest.fixture
 def engine(database_url: str) -> Engine:
-    upgrade(database_url)
-    engine = engine_for(database_url)
-    with session_scope(engine) as session:
-        session.add(AgencyRow(code="POL", name="POL", kind="police"))
-    return engine
+    return store_with_agency(database_url, "POL", "POL", "police")
 
 
 def count(engine: Engine, model: type) -> int:
@@ -229,10 +225,7 @@ def _has_statistics(engine: Engine, table: str) -> bool:
 
 def _stored_notes(postgres_url: str, count: int) -> tuple[Engine, IngestReport]:
     """A fresh database holding ``count`` case notes (no statistics gathered yet)."""
-    upgrade(postgres_url)
-    engine = engine_for(postgres_url)
-    with session_scope(engine) as session:
-        session.add(AgencyRow(code="POL", name="POL", kind="police"))
+    engine = store_with_agency(postgres_url, "POL", "POL", "police")
     return engine, upsert_batch(engine, [(i, _note(f"n{i}", 1)) for i in range(count)])
 
 

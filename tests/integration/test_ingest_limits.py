@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from schemas import limits
-from schemas.db import engine_for, session_scope, upgrade
+from schemas.db import engine_for, session_scope
 from schemas.ingest.readers import CSV_COLUMNS
 from schemas.ingest.service import ingest_file
-from schemas.tables import AgencyRow, CaseNoteRow, CaseRow, PersonRecordRow
+from schemas.tables import CaseNoteRow, CaseRow, PersonRecordRow
+from tests.integration._ingest_support import store_with_agency
 from tests.integration._search_support import (
     api,
     auth,
@@ -36,11 +37,7 @@ NUL_NAME = "Jo\x00anne"
 
 @pytest.fixture
 def engine(database_url: str) -> Engine:
-    upgrade(database_url)
-    engine = engine_for(database_url)
-    with session_scope(engine) as session:
-        session.add(AgencyRow(code="EDU", name="Education", kind="education"))
-    return engine
+    return store_with_agency(database_url, "EDU", "Education", "education")
 
 
 def stored_ids(engine: Engine, model: Any) -> set[str]:
