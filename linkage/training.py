@@ -23,8 +23,9 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from rapidfuzz.distance import OSA
@@ -73,8 +74,35 @@ class PairMatrix:
 
 
 _PARALLEL_MIN_PAIRS = 20_000
+T = TypeVar("T")
 _CHUNK = 5_000
 _shared: tuple[Sequence[RecordFeatures], Sequence[tuple[int, int]]] | None = None
+
+
+def _workers_for(n: int, workers: int | None) -> int:
+    """Worker processes for n pairs: 0 means compare in this process (few pairs, one core,
+    or no fork start method)."""
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    if (n < _PARALLEL_MIN_PAIRS or workers < 2
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return 0
+    return workers
+
+
+def _over_workers(records: Sequence[RecordFeatures], pairs: Sequence[tuple[int, int]],
+                  chunk_fn: Callable[[tuple[int, int]], T], chunk: int,
+                  workers: int) -> Iterator[T]:
+    """chunk_fn's result for each run of ``chunk`` pairs, in order, from forked workers that
+    inherit records and pairs (``_shared``) rather than receive them pickled."""
+    global _shared
+    _shared = (records, pairs)
+    try:
+        n = len(pairs)
+        bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(chunk_fn, bounds)
+    finally:
+        _shared = None
 
 
 def _matrix_chunk(bounds: tuple[int, int]) -> PairMatrix:
@@ -92,22 +120,14 @@ def comparison_matrix(
     """Comparison levels of every pair. Large inputs are split over worker processes (fork,
     where available): the same code on each chunk, results concatenated in order."""
     n = len(pairs)
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if (n < _PARALLEL_MIN_PAIRS or workers < 2
-            or "fork" not in multiprocessing.get_all_start_methods()):
+    workers = _workers_for(n, workers)
+    if not workers:
         return _comparison_matrix(records, pairs, progress)
-    global _shared
-    _shared = (records, pairs)
-    try:
-        bounds = [(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
-        parts: list[PairMatrix] = []
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for part in pool.imap(_matrix_chunk, bounds):
-                parts.append(part)
-                if progress is not None:
-                    progress("compare", sum(len(x.pairs) for x in parts), n)
-    finally:
-        _shared = None
+    parts: list[PairMatrix] = []
+    for part in _over_workers(records, pairs, _matrix_chunk, _CHUNK, workers):
+        parts.append(part)
+        if progress is not None:
+            progress("compare", sum(len(x.pairs) for x in parts), n)
     gamma = np.concatenate([x.gamma for x in parts]) if parts else np.zeros(
         (0, len(COMPARISONS)), dtype=np.int8)
     tf: list[list[str | None] | None] = []
@@ -135,20 +155,11 @@ def address_levels(records: Sequence[RecordFeatures], pairs: Sequence[tuple[int,
                    workers: int | None = None) -> np.ndarray:
     """The address comparison's level of every pair, alone (a third of the cost of every
     comparison); split over worker processes as ``comparison_matrix`` is."""
-    n = len(pairs)
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
-    if (n < _PARALLEL_MIN_PAIRS or workers < 2
-            or "fork" not in multiprocessing.get_all_start_methods()):
+    workers = _workers_for(len(pairs), workers)
+    if not workers:
         return _address_levels(records, pairs)
-    global _shared
-    _shared = (records, pairs)
-    try:
-        bounds = [(i, min(i + _CHUNK * 4, n)) for i in range(0, n, _CHUNK * 4)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = list(pool.imap(_address_chunk, bounds))
-    finally:
-        _shared = None
-    return np.concatenate(parts)
+    return np.concatenate(list(_over_workers(records, pairs, _address_chunk, _CHUNK * 4,
+                                             workers)))
 
 
 def _comparison_matrix(
