@@ -83,10 +83,17 @@ def _proc_kib(field: str, pid: str = "self") -> int:
 
 
 def _settings(url: str, data_dir: Path) -> Any:
+    """The copy's settings; with ``CASESEARCH_OPENSEARCH_URL`` and ``CASESEARCH_INDEX_PREFIX``
+    in the environment (``--opensearch-url``) link_full may read features from the store's
+    index, which it does only if the index holds the copy's records at their versions."""
     from schemas.settings import load_settings
 
-    return load_settings({"CASESEARCH_DATABASE_URL": url, "CASESEARCH_DATA_DIR": str(data_dir),
-                          "CASESEARCH_LOG_LEVEL": "WARNING"})
+    env = {"CASESEARCH_DATABASE_URL": url, "CASESEARCH_DATA_DIR": str(data_dir),
+           "CASESEARCH_LOG_LEVEL": "WARNING"}
+    for name in ("CASESEARCH_OPENSEARCH_URL", "CASESEARCH_INDEX_PREFIX"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return load_settings(env)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,6 +168,7 @@ def _progress() -> Callable[[str, int, int], None]:
 
 def child_casesearch(url: str, data_dir: str, train: bool) -> dict[str, Any]:
     """link_full on the copy (after train_from_store with --train), phases timed."""
+    import linkage.blocking as bl
     import linkage.incremental as inc
     import linkage.training as tr
     from linkage.store import LinkConfig
@@ -175,12 +183,11 @@ def child_casesearch(url: str, data_dir: str, train: bool) -> dict[str, Any]:
         out["training"] = params.training
         log(f"casesearch: trained in {out['train_seconds']:.1f}s")
     phases = _Phases()
-    inc.all_features = phases.wrap("load", inc.all_features,
-                                   lambda a, r: len(r))
-    inc.candidate_pairs = phases.wrap("blocking", inc.candidate_pairs,
-                                      lambda a, r: len(r))
-    tr.comparison_matrix = phases.wrap("compare", tr.comparison_matrix)
-    tr.score_matrix = phases.wrap("score", tr.score_matrix)
+    inc.full_relink_features = phases.wrap("load", inc.full_relink_features,
+                                           lambda a, r: (len(r[0]), r[1]))
+    bl.candidate_pair_array = phases.wrap("blocking", bl.candidate_pair_array,
+                                          lambda a, r: len(r))
+    tr.score_pairs = phases.wrap("compare", tr.score_pairs, lambda a, r: len(r[0]))
     inc.apply_edges = phases.wrap("cluster_write", inc.apply_edges,
                                   lambda a, r: len(a[1]))
     worker_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -192,16 +199,17 @@ def child_casesearch(url: str, data_dir: str, train: bool) -> dict[str, Any]:
     timing = {
         "load": phases.seconds.get("load", 0.0),
         "blocking": phases.seconds.get("blocking", 0.0),
+        # comparisons and scores, a chunk at a time (only pairs >= review threshold kept)
         "compare": phases.seconds.get("compare", 0.0),
-        "score": phases.seconds.get("score", 0.0),
         # probabilities, safety flags and full explanations of the pairs that may be reviewed
-        "edges": s.get("cluster_write", ended) - e.get("score", ended),
+        "edges": s.get("cluster_write", ended) - e.get("compare", ended),
         # apply_edges (neighbourhood, plan, merges, review queue) and the commit after it
         "cluster_write": ended - s.get("cluster_write", ended),
     }
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out.update({
-        "records": phases.counts.get("load"),
+        "records": (phases.counts.get("load") or (None, None))[0],
+        "features_from": (phases.counts.get("load") or (None, None))[1],
         "candidate_pairs": phases.counts.get("blocking"),
         "edges": phases.counts.get("cluster_write"),
         "merges": outcome.merges, "reviews_queued": outcome.reviews_queued,
@@ -471,10 +479,9 @@ def print_table(result: dict[str, Any]) -> None:
     if "train_seconds" in cs:
         rows.append(("train_from_store s (separate)", "s", cs["train_seconds"], None))
     rows += [
-        ("  load features s", "s", ph["load"], None),
+        (f"  load features s (from {cs.get('features_from')})", "s", ph["load"], None),
         ("  blocking s", "s", ph["blocking"], None),
-        ("  comparisons s", "s", ph["compare"], None),
-        ("  scoring s", "s", ph["score"], None),
+        ("  comparisons + scoring s", "s", ph["compare"], None),
         ("  edges + flags s", "s", ph["edges"], None),
         ("  clustering + writes s", "s", ph["cluster_write"], None),
         ("wall time s", "s", cs["seconds"], sp["seconds"]),
@@ -514,6 +521,9 @@ def main() -> None:
     ap.add_argument("--keep-identities", action="store_true",
                     help="re-link on top of the store's current identities instead of the "
                     "records as ingested")
+    ap.add_argument("--opensearch-url", default=None,
+                    help="OpenSearch holding the store's index (bench.json's prefix): "
+                    "link_full then reads features from it, as in production")
     ap.add_argument("--no-splink", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path, default=None, help="save the results here")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -569,6 +579,9 @@ def main() -> None:
     log(f"prepared in {time.perf_counter() - started:.1f}s: {len(truth)} records of {people} "
         f"people ({moved} records moved back to their ingested identity)")
 
+    if args.opensearch_url:
+        os.environ["CASESEARCH_OPENSEARCH_URL"] = args.opensearch_url
+        os.environ["CASESEARCH_INDEX_PREFIX"] = str(info["prefix"])
     settings = _settings(url, data_dir)
     threshold = float(settings.link_auto_threshold)
     table, clusters_json = work / "splink_input.parquet", work / "splink_clusters.json"

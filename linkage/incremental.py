@@ -25,14 +25,21 @@ from sqlalchemy.orm import Session
 from linkage.blocking import candidate_pairs
 from linkage.clustering import ScoredEdge
 from linkage.features import RecordFeatures, cached_features_from_source, features_from_source
-from linkage.model import ModelParams, PairScore, compare, load_params, probability
+from linkage.model import (
+    ModelParams,
+    PairScore,
+    compare,
+    load_params,
+    probability,
+    weight_of,
+)
 from linkage.safety import pair_flags
 from linkage.store import LinkConfig, LinkOutcome, apply_edges, load_features
 from schemas.db import engine_for, session_scope
-from schemas.tables import AddressRow, IdentifierRow, PersonRecordRow
+from schemas.tables import AddressRow, IdentifierRow, OutboxRow, PersonRecordRow
 
-__all__ = ["candidates_from_opensearch", "candidates_from_sql", "link_full", "link_records",
-           "score_candidates"]
+__all__ = ["candidates_from_opensearch", "candidates_from_sql", "features_from_index",
+           "full_relink_features", "link_full", "link_records", "score_candidates"]
 
 log = logging.getLogger("casesearch.linkage")
 
@@ -232,23 +239,89 @@ def all_features(session: Session, progress: Progress | None = None) -> list[Rec
     return out
 
 
+def features_from_index(client: Any, alias: str, progress: Progress | None = None
+                        ) -> tuple[list[RecordFeatures], list[tuple[int, int]]]:
+    """Every document's features in record id order, read in one scan of the index (at 1M
+    people a fraction of the cost of building the documents again from SQL), with each
+    document's (record id, version) so the caller can check them against the store."""
+    from opensearchpy import helpers
+
+    from search_api.search.query import SEARCH_ONLY_FIELDS
+
+    found: list[tuple[int, int, RecordFeatures]] = []
+    for hit in helpers.scan(client, index=alias, query={"query": {"match_all": {}}},
+                            size=2000, _source_excludes=list(SEARCH_ONLY_FIELDS),
+                            request_timeout=120):
+        source = hit["_source"]
+        found.append((int(source["record_id"]), int(source["version"]),
+                      features_from_source(source)))
+        if progress is not None and len(found) % 10_000 == 0:
+            progress("load", len(found), 0)
+    found.sort(key=lambda t: t[0])
+    return [f for _, _, f in found], [(i, v) for i, v, _ in found]
+
+
+def _stored_versions(session: Session) -> list[tuple[int, int]]:
+    rows = session.execute(select(PersonRecordRow.id, PersonRecordRow.version)
+                           .order_by(PersonRecordRow.id))
+    return [(int(i), int(v)) for i, v in rows]
+
+
+def _outbox_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count()).select_from(OutboxRow)
+                              .where(OutboxRow.processed_at.is_(None)))
+
+
+def full_relink_features(settings: Any, session: Session, progress: Progress | None = None
+                         ) -> tuple[list[RecordFeatures], str]:
+    """Features of every record and where they came from ("index" or "store").
+
+    The index is used only when it provably holds the store's documents: no change waits in
+    the outbox, and it has exactly the stored records at their stored versions. Otherwise
+    (changes not yet indexed, OpenSearch down, another store's index) the documents are
+    built from SQL, which is always complete."""
+    alias = f"{settings.index_prefix}-persons"
+    try:
+        if _outbox_empty(session):
+            client = _opensearch(settings)
+            client.indices.refresh(index=alias)
+            stored = session.scalar(select(func.count()).select_from(PersonRecordRow))
+            if int(client.count(index=alias)["count"]) == stored:
+                records, versions = features_from_index(client, alias, progress)
+                if versions == _stored_versions(session):
+                    return records, "index"
+        log.info("linkage: the index does not hold the stored records as they are; "
+                 "features come from SQL")
+    except Exception as exc:  # OpenSearch down or index missing: SQL is complete
+        log.warning("linkage: index scan failed (%s); features come from SQL",
+                    type(exc).__name__)
+    return all_features(session, progress), "store"
+
+
 def link_full(settings: Any, *, params: ModelParams | None = None,
               progress: Progress | None = None) -> LinkOutcome:
-    """Re-link every record: batch blocking keys, the same scores and clustering rules."""
-    from linkage.training import comparison_matrix, score_matrix
+    """Re-link every record: batch blocking keys, the same scores and clustering rules.
+
+    Pairs are held as an array and scored a chunk at a time, keeping only those at or above
+    the review threshold, so memory is the records' features plus the kept pairs."""
+    from linkage.blocking import candidate_pair_array
+    from linkage.training import score_pairs
 
     started = time.perf_counter()
     config = LinkConfig.from_settings(settings)
     params = params or load_params(settings.data_dir)
     engine = engine_for(settings.resolved_database_url)
     with session_scope(engine) as session:
-        records = all_features(session, progress)
-    pairs = candidate_pairs(records)
-    matrix = comparison_matrix(records, pairs, progress)
-    weights = score_matrix(params, matrix)
+        records, origin = full_relink_features(settings, session, progress)
+    pairs = candidate_pair_array(records)
+    compared = len(pairs)
+    rows, weights = score_pairs(records, pairs, params, weight_of(config.review_threshold) - 1e-9,
+                                progress)
+    kept = pairs[rows]
+    del pairs
     edges: list[ScoredEdge[int]] = []
     scores: dict[tuple[int, int], PairScore] = {}
-    for (i, j), w in zip(matrix.pairs, weights.tolist(), strict=True):
+    for (i, j), w in zip(kept.tolist(), weights.tolist(), strict=True):
         p = probability(w)
         if p < config.review_threshold:
             continue
@@ -260,9 +333,9 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
             scores[(min(ra, rb), max(ra, rb))] = compare(a, b, params)
     with session_scope(engine) as session:
         outcome = apply_edges(session, edges, config, scores=scores, source="full_relink")
-    log.info("linkage: full re-link of %d records in %.1fs: %d merges, %d reviews queued",
-             len(records), time.perf_counter() - started, outcome.merges,
-             outcome.reviews_queued)
+    log.info("linkage: full re-link of %d records (features from the %s; %d pairs compared) "
+             "in %.1fs: %d merges, %d reviews queued", len(records), origin, compared,
+             time.perf_counter() - started, outcome.merges, outcome.reviews_queued)
     return outcome
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "grade_for",
     "load_params",
     "probability",
+    "weight_of",
 ]
 
 Grade = Literal["certain", "probable", "possible", "certainly_not"]
@@ -212,6 +213,15 @@ def load_params(data_dir: Path | str | None) -> ModelParams:
         if path.exists():
             return ModelParams.load(path)
     return _cached_default()
+
+
+def weight_of(p: float) -> float:
+    """The match weight whose ``probability`` is p (its inverse)."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log2(p / (1.0 - p))
 
 
 def probability(weight: float) -> float:

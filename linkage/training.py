@@ -17,6 +17,7 @@ Pure Python + numpy: the same comparisons as ``compare()``, vectorised only for 
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -54,6 +55,7 @@ __all__ = [
     "reestimate_u",
     "refine_u_within_postcodes",
     "score_matrix",
+    "score_pairs",
     "term_frequencies",
     "train",
 ]
@@ -76,7 +78,9 @@ class PairMatrix:
 _PARALLEL_MIN_PAIRS = 20_000
 T = TypeVar("T")
 _CHUNK = 5_000
-_shared: tuple[Sequence[RecordFeatures], Sequence[tuple[int, int]]] | None = None
+# Index pairs as tuples, or as an (n, 2) array for the millions of a full re-link.
+PairList = Sequence[tuple[int, int]] | np.ndarray
+_shared: tuple[Sequence[RecordFeatures], PairList] | None = None
 
 
 def _workers_for(n: int, workers: int | None) -> int:
@@ -89,13 +93,16 @@ def _workers_for(n: int, workers: int | None) -> int:
     return workers
 
 
-def _over_workers(records: Sequence[RecordFeatures], pairs: Sequence[tuple[int, int]],
+def _over_workers(records: Sequence[RecordFeatures], pairs: PairList,
                   chunk_fn: Callable[[tuple[int, int]], T], chunk: int,
                   workers: int) -> Iterator[T]:
     """chunk_fn's result for each run of ``chunk`` pairs, in order, from forked workers that
     inherit records and pairs (``_shared``) rather than receive them pickled."""
     global _shared
     _shared = (records, pairs)
+    # Frozen objects are left alone by the workers' collector, which would otherwise write
+    # to every record's header and so copy the parent's pages into each worker.
+    gc.freeze()
     try:
         n = len(pairs)
         bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
@@ -103,12 +110,32 @@ def _over_workers(records: Sequence[RecordFeatures], pairs: Sequence[tuple[int, 
             yield from pool.imap(chunk_fn, bounds)
     finally:
         _shared = None
+        gc.unfreeze()
+
+
+def _in_process(records: Sequence[RecordFeatures], pairs: PairList,
+                chunk_fn: Callable[[tuple[int, int]], T], chunk: int) -> Iterator[T]:
+    """``_over_workers`` without workers: the same chunks, in this process."""
+    global _shared
+    _shared = (records, pairs)
+    try:
+        for start in range(0, len(pairs), chunk):
+            yield chunk_fn((start, min(start + chunk, len(pairs))))
+    finally:
+        _shared = None
+
+
+def _tuples(pairs: PairList) -> Sequence[tuple[int, int]]:
+    """Pairs as Python int tuples (an array's rows as numpy scalars index and hash slowly)."""
+    if isinstance(pairs, np.ndarray):
+        return [(i, j) for i, j in pairs.tolist()]
+    return pairs
 
 
 def _matrix_chunk(bounds: tuple[int, int]) -> PairMatrix:
     assert _shared is not None
     records, pairs = _shared
-    return _comparison_matrix(records, pairs[bounds[0]:bounds[1]], None)
+    return _comparison_matrix(records, _tuples(pairs[bounds[0]:bounds[1]]), None)
 
 
 def comparison_matrix(
@@ -141,7 +168,7 @@ def comparison_matrix(
 def _address_chunk(bounds: tuple[int, int]) -> np.ndarray:
     assert _shared is not None
     records, pairs = _shared
-    return _address_levels(records, pairs[bounds[0]:bounds[1]])
+    return _address_levels(records, _tuples(pairs[bounds[0]:bounds[1]]))
 
 
 def _address_levels(records: Sequence[RecordFeatures],
@@ -210,6 +237,52 @@ def score_matrix(params: ModelParams, pm: PairMatrix) -> np.ndarray:
                     adj = cache[v] = params.tf_adjustment(c, li, v)
                 w[k] += adj
     return w
+
+
+def _scored_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    assert _shared is not None and _scoring is not None
+    records, pairs = _shared
+    params, min_weight = _scoring
+    chunk = _tuples(pairs[bounds[0]:bounds[1]])
+    weights = score_matrix(params, _comparison_matrix(records, chunk))
+    keep = np.nonzero(weights >= min_weight)[0]
+    return keep + bounds[0], weights[keep]
+
+
+_scoring: tuple[ModelParams, float] | None = None
+
+
+def score_pairs(records: Sequence[RecordFeatures], pairs: np.ndarray, params: ModelParams,
+                min_weight: float, progress: Progress | None = None,
+                workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Match weights of the pairs scoring at least ``min_weight``: (row numbers in ``pairs``,
+    weights). ``comparison_matrix`` + ``score_matrix`` a chunk at a time, so only the kept
+    pairs are ever held: a full re-link at 1M people compares tens of millions of pairs and
+    keeps well under a million."""
+    global _scoring
+    n = len(pairs)
+    kept: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    _scoring = (params, min_weight)
+    try:
+        workers = _workers_for(n, workers)
+        if workers:
+            chunks: Iterator[tuple[np.ndarray, np.ndarray]] = _over_workers(
+                records, pairs, _scored_chunk, _CHUNK * 4, workers)
+        else:
+            chunks = _in_process(records, pairs, _scored_chunk, _CHUNK * 4)
+        done = 0
+        for rows, w in chunks:
+            kept.append(rows)
+            weights.append(w)
+            done = min(n, done + _CHUNK * 4)
+            if progress is not None:
+                progress("compare", done, n)
+    finally:
+        _scoring = None
+    if not kept:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    return np.concatenate(kept), np.concatenate(weights)
 
 
 def _level_shares(gamma: np.ndarray, weights: np.ndarray | None = None) -> dict[str,

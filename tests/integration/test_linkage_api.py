@@ -118,6 +118,47 @@ def test_seed_features_from_the_index_equal_those_built_from_sql(env: Settings) 
     assert from_index == from_sql
 
 
+def test_full_relink_reads_the_index_only_while_it_holds_the_stored_records(
+        env: Settings) -> None:
+    from sqlalchemy import update
+
+    from linkage.incremental import all_features, full_relink_features, link_full
+    from schemas.tables import OutboxRow, utcnow
+
+    a, b, c = store(env, person("1", identifiers=[{"type": "nhs_number", "value": NHS[0]}],
+                                names=[{"type": "alias", "given_names": "Kasper",
+                                        "family_name": "Wisnewski"}]),
+                    person("2", agency="HEA", date_of_birth="2013", gender="not_recorded"),
+                    person("3", given_names="Zofia", family_name="Nowak",
+                           date_of_birth="2015-02-11"))
+    drain(env)
+    engine = engine_for(env.resolved_database_url)
+    with session_scope(engine) as session:
+        from_index, origin = full_relink_features(env, session)
+        from_sql = all_features(session)
+    assert origin == "index"
+    assert [f.record_id for f in from_index] == [str(a), str(b), str(c)]
+    assert from_index == from_sql
+    assert link_full(env).merges == 0  # the worker hook linked them already
+
+    # A newer version waiting in the outbox: the index is behind, SQL is read.
+    changed = person("3", given_names="Zofia", family_name="Kowalska",
+                     date_of_birth="2015-02-11")
+    changed["source"]["version"] = 2
+    store(env, changed)
+    with session_scope(engine) as session:
+        records, origin = full_relink_features(env, session)
+    assert origin == "store"
+    assert records[-1].family == "kowalska"
+    # Even with the outbox cleared by hand, the index's version 1 is not taken for version 2.
+    with session_scope(engine) as session:
+        session.execute(update(OutboxRow).values(processed_at=utcnow()))
+    with session_scope(engine) as session:
+        records, origin = full_relink_features(env, session)
+    assert origin == "store"
+    assert records[-1].family == "kowalska"
+
+
 def test_review_decision_and_unlink_over_http(env: Settings) -> None:
     a, b = store(env, person("1", identifiers=[{"type": "nhs_number", "value": NHS[0]}]),
                  person("2", agency="HEA",

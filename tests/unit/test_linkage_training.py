@@ -4,12 +4,14 @@ trained model links a FEBRL subset with high F1 and the parameters move from the
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import random
 import re
 from collections import Counter
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from analyzers.dates import parse_date
@@ -270,3 +272,22 @@ def test_u_is_re_estimated_to_a_fixed_point_measured_on_every_pair_within_postco
     assert params.training["u_postcode_pairs"] >= sum(
         n * (n - 1) // 2 for n in by_postcode.values())  # all of them: fewer than the pool
     assert params.training["u_converged"] and params.training["u_rounds"] >= 2
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_score_pairs_keeps_exactly_the_pairs_at_or_above_the_weight(
+        febrl: tuple[list, list], trained: tuple[ModelParams, object],  # type: ignore[type-arg]
+        workers: int) -> None:
+    # 24,090 pairs: above the size at which the work goes to forked workers.
+    records, _ = febrl
+    params, _ = trained
+    sub = records[:220]
+    pairs = np.array(list(itertools.combinations(range(len(sub)), 2)), dtype=np.int64)
+    every = score_matrix(params, comparison_matrix(sub, [(i, j) for i, j in pairs.tolist()],
+                                                   workers=0))
+    threshold = float(np.quantile(every, 0.99))
+    rows, weights = training.score_pairs(sub, pairs, params, threshold, workers=workers)
+    expected = np.nonzero(every >= threshold)[0]
+    assert 0 < len(expected) < len(pairs)
+    assert rows.tolist() == expected.tolist()
+    assert np.allclose(weights, every[expected])
