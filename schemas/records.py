@@ -7,7 +7,9 @@ identified by (agency, source_system, source_id); a higher version supersedes a 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -178,6 +180,41 @@ def to_partial_date(raw: object) -> tuple[dt.date | None, DobPrecision]:
 _PRECISIONS = {p.value: p for p in DobPrecision}  # DobPrecision(text), without the enum call
 
 
+@lru_cache(maxsize=32_768)
+def _partial_date_of_text(text: str) -> tuple[dt.date | None, DobPrecision]:
+    # The same child's date of birth arrives from several agencies, and children share
+    # birthdays: read each text once per process. A ValueError is not cached (each bad text
+    # raises again, with the same reason); the results (a date, an enum) are immutable.
+    return to_partial_date(text)
+
+
+@lru_cache(maxsize=32_768)
+def _normalised_postcode(text: str) -> str | None:
+    # Households share postcodes and one address arrives from several agencies.
+    return normalise_postcode(text)
+
+
+# The local date today, and the time.time() span [since, until) in which it is today.
+_today_span: tuple[dt.date, float, float] = (dt.date.min, 0.0, 0.0)
+
+
+def _today() -> dt.date:
+    """dt.date.today(), read from the calendar only once a day (it cost 1.5 us a record).
+
+    The cached date is used only while time.time() is within the span it was read in and
+    before the next local midnight, so it is always the date dt.date.today() would give.
+    """
+    global _today_span
+    today, since, until = _today_span
+    now = time.time()
+    if since <= now < until:
+        return today
+    today = dt.date.fromtimestamp(now)
+    tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time())
+    _today_span = (today, now, tomorrow.timestamp())
+    return today
+
+
 class NameEntry(_Model):
     type: NameType = NameType.current
     given_names: Name | None = None
@@ -218,7 +255,7 @@ class Address(_Model):
     def _postcode(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        normalised = normalise_postcode(value)
+        normalised = _normalised_postcode(value)
         if normalised is None:
             raise ValueError("not a UK postcode")
         return normalised
@@ -256,7 +293,7 @@ class PersonRecord(_Model):
         # Accept "04/2015" or "2015" and keep the precision, unless precision was given.
         if isinstance(data, dict) and isinstance(data.get("date_of_birth"), str):
             try:
-                value, precision = to_partial_date(data["date_of_birth"])
+                value, precision = _partial_date_of_text(data["date_of_birth"])
             except ValueError as exc:
                 raise ValueError(f"date_of_birth: {exc}") from None
             data = {**data, "date_of_birth": value}
@@ -266,8 +303,7 @@ class PersonRecord(_Model):
 
     @model_validator(mode="after")
     def _coherent(self) -> PersonRecord:
-        today = dt.date.today()
-        if self.date_of_birth and self.date_of_birth > today:
+        if self.date_of_birth and self.date_of_birth > _today():
             raise ValueError("date_of_birth: is in the future (record an unborn child with "
                              "expected_birth_date and gender 'unborn')")
         if self.date_of_birth and self.date_of_birth.year < 1900:

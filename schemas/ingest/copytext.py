@@ -12,7 +12,10 @@ database is no longer the one that limits the rate (BENCHMARKS.md, Ingestion, se
 The text is psycopg's own: the same formatter and dumpers that ``Copy.write_row`` applies to a
 tuple, so PostgreSQL stores the same values either way (tests compare them). A child row is
 formatted without its record_id, which is known only once its record is stored; the store
-puts ``id<TAB>`` in front of it.
+puts ``id<TAB>`` in front of it. A record's child rows of one table travel as one bytes
+object, their lines one after another: one object to pickle and one to prefix per table
+rather than one per row (COPY text escapes every newline inside a value, so each b"\n" in
+it ends a line).
 
 SQLite binds tuples: rows are formatted only for a PostgreSQL store (``ParseJob.copy_text``).
 """
@@ -53,12 +56,23 @@ def line(row: tuple[Any, ...] | bytes) -> bytes:
     return bytes(out)
 
 
+def lines(rows: tuple[tuple[Any, ...], ...]) -> bytes:
+    """The COPY text lines of ``rows``, one after another (b"" for none)."""
+    if not rows:
+        return b""
+    out = bytearray()
+    tx = _tx()
+    for row in rows:
+        _format_row_text(row, tx, out)
+    return bytes(out)
+
+
 def for_copy(prepared: Prepared) -> Prepared:
-    """``prepared`` with its row and child rows as COPY text lines (children without
-    record_id)."""
+    """``prepared`` with its row as a COPY text line and the child rows of each table as
+    COPY text lines in one bytes object (without record_id)."""
     if isinstance(prepared.row, bytes):  # formatted already
         return prepared
-    children = tuple(tuple(line(kid) for kid in kids) for kids in prepared.children)
+    children = tuple([lines(kids) for kids in prepared.children])  # type: ignore[arg-type]
     number, entity, key, version, digest = prepared[:5]
     return Prepared(number, entity, key, version, digest, line(prepared.row), children)
 

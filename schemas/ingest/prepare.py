@@ -62,9 +62,11 @@ class Prepared(NamedTuple):
     version: int
     digest: str
     # In ROW_COLUMNS[entity] order: a tuple, or for a PostgreSQL store its COPY text line
-    # (schemas.ingest.copytext), as are the child rows then (without record_id).
+    # (schemas.ingest.copytext); the child rows then are each table's lines in one bytes
+    # object (without record_id).
     row: Values | bytes
-    children: tuple[tuple[Values | bytes, ...], ...] = ()  # person records: CHILD_COLUMNS tables
+    # Person records: per CHILD_COLUMNS table, its rows (tuples), or their COPY text.
+    children: tuple[tuple[Values | bytes, ...] | bytes, ...] = ()
 
 
 def new_person_id() -> str:

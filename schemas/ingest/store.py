@@ -126,10 +126,16 @@ def _upsert_once(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
 
 def child_rows(changed: Sequence[tuple[int, Prepared]]) -> list[list[Any]]:
     """Each child table's rows, record_id first, for the stored person records (id, prepared):
-    tuples, or COPY text lines when the children came as such (``schemas.ingest.copytext``)."""
+    tuples, or COPY text when the children came as such (``schemas.ingest.copytext``: the
+    lines of one record's rows of a table in one bytes object, or one line each)."""
     tables: list[list[Any]] = [[] for _ in CHILD_COLUMNS]
     for row_id, incoming in changed:
         for rows, kids in zip(tables, incoming.children, strict=True):
+            if isinstance(kids, bytes):
+                if kids:  # each line ends in b"\n": put "id<TAB>" at the start of each
+                    prefix = b"%d\t" % row_id
+                    rows.append(prefix + kids[:-1].replace(b"\n", b"\n" + prefix) + b"\n")
+                continue
             for kid in kids:
                 rows.append(b"%d\t%b" % (row_id, kid) if isinstance(kid, bytes)
                             else (row_id, *kid))
