@@ -30,6 +30,12 @@ from analyzers.text import fold, name_tokens, normalise_name
 
 __all__ = [
     "NATIONAL_IDENTIFIER_TYPES",
+    "PART_DOB",
+    "PART_GENDER",
+    "PART_IDENTIFIERS",
+    "PART_LOCATION",
+    "PART_NAME_KEYS",
+    "SOURCE_PARTS",
     "STRONG_IDENTIFIER_TYPES",
     "OtherName",
     "RecordFeatures",
@@ -262,8 +268,24 @@ def _as_list(value: object) -> list[Any]:
     return [value]
 
 
-def features_from_source(doc_source: Mapping[str, Any]) -> RecordFeatures:
-    """Features of one person document (the ``_source`` of a hit on ``<prefix>-persons``)."""
+# Parts of a document's features that ``features_from_source(..., omit=...)`` can leave out
+# (left empty, as if not held). Search re-scoring leaves out what its query cannot compare:
+# a comparison whose query side is empty is "null" whatever the candidate holds.
+PART_DOB = "dob"  # dob, dob_estimated, dob_placeholder
+PART_GENDER = "gender"
+PART_LOCATION = "location"  # postcodes and their keys, address text, streets, UPRNs
+PART_IDENTIFIERS = "identifiers"  # valid and invalid identifiers
+PART_NAME_KEYS = "name_keys"  # given_keys / family_keys (no comparison reads them)
+SOURCE_PARTS = frozenset({PART_DOB, PART_GENDER, PART_LOCATION, PART_IDENTIFIERS,
+                          PART_NAME_KEYS})
+
+
+def features_from_source(doc_source: Mapping[str, Any], *,
+                         omit: frozenset[str] = frozenset()) -> RecordFeatures:
+    """Features of one person document (the ``_source`` of a hit on ``<prefix>-persons``).
+
+    omit: parts (``SOURCE_PARTS``) not to build; they stay empty. Names and record metadata
+    are always built."""
     src = doc_source
     given, placeholder, multiple, order = _given(src.get("given_names"))
     family = _norm(src.get("family_name"))
@@ -291,34 +313,39 @@ def features_from_source(doc_source: Mapping[str, Any]) -> RecordFeatures:
     if family is None and all_family:
         family = all_family[0]
 
-    dob = _dob_from_source(src)
-    dob_placeholder = bool(src.get("dob_placeholder"))
-    if dob is not None and "dob_placeholder" not in src:
-        dob_placeholder = is_placeholder_dob(dob)
+    dob: PartialDate | None = None
+    dob_placeholder = False
+    if PART_DOB not in omit:
+        dob = _dob_from_source(src)
+        dob_placeholder = bool(src.get("dob_placeholder"))
+        if dob is not None and "dob_placeholder" not in src:
+            dob_placeholder = is_placeholder_dob(dob)
 
-    postcodes, sectors, outwards = _postcode_sets(str(p) for p in _as_list(src.get("postcodes")))
+    postcodes: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    outwards: tuple[str, ...] = ()
+    streets: tuple[str, ...] = ()
+    address_norm = ""
+    uprns: frozenset[str] = frozenset()
+    if PART_LOCATION not in omit:
+        postcodes, sectors, outwards = _postcode_sets(
+            str(p) for p in _as_list(src.get("postcodes")))
+        address = src.get("address_text")
+        streets = _streets(address)
+        if isinstance(address, list):
+            address = " ".join(str(a) for a in address)
+        address_norm = normalise_address(address) if isinstance(address, str) else ""
+        uprns = frozenset(str(u) for u in _as_list(src.get("uprns")) if u)
 
     valid: set[tuple[str, str]] = set()
     invalid: set[tuple[str, str]] = set()
-    for ident in _as_list(src.get("identifiers")):
-        if not isinstance(ident, Mapping) or not ident.get("type") or not ident.get("value"):
-            continue
-        pair = (str(ident["type"]), str(ident["value"]))
-        (valid if ident.get("valid") else invalid).add(pair)
-    for item in _as_list(src.get("valid_identifiers")):
-        t, sep, v = str(item).partition(":")
-        if sep and v:
-            valid.add((t, v))
-    invalid -= valid
+    if PART_IDENTIFIERS not in omit:
+        valid, invalid = _identifier_sets(src)
 
-    gender = src.get("gender")
+    gender = None if PART_GENDER in omit else src.get("gender")
     if gender in (None, "", "not_recorded", "unknown"):
         gender = None
-    address = src.get("address_text")
-    streets = _streets(address)
-    if isinstance(address, list):
-        address = " ".join(str(a) for a in address)
-    address_norm = normalise_address(address) if isinstance(address, str) else ""
+    no_keys = PART_NAME_KEYS in omit
 
     return RecordFeatures(
         record_id=None if src.get("record_id") is None else str(src["record_id"]),
@@ -332,13 +359,13 @@ def features_from_source(doc_source: Mapping[str, Any]) -> RecordFeatures:
         all_given=all_given,
         all_family=all_family,
         other_names=tuple(others),
-        given_keys=_keys(all_given),
-        family_keys=_keys(all_family),
+        given_keys=frozenset() if no_keys else _keys(all_given),
+        family_keys=frozenset() if no_keys else _keys(all_family),
         given_placeholder=placeholder,
         multiple_birth=multiple,
         birth_order=order,
         dob=dob,
-        dob_estimated=bool(src.get("dob_estimated")),
+        dob_estimated=PART_DOB not in omit and bool(src.get("dob_estimated")),
         dob_placeholder=dob_placeholder,
         gender=str(gender) if gender else None,
         postcodes=postcodes,
@@ -346,10 +373,29 @@ def features_from_source(doc_source: Mapping[str, Any]) -> RecordFeatures:
         postcode_outwards=outwards,
         address_text=address_norm or None,
         streets=streets,
-        uprns=frozenset(str(u) for u in _as_list(src.get("uprns")) if u),
+        uprns=uprns,
         identifiers=tuple(sorted(valid)),
         invalid_identifiers=tuple(sorted(invalid)),
     )
+
+
+def _identifier_sets(src: Mapping[str, Any]) -> tuple[set[tuple[str, str]],
+                                                      set[tuple[str, str]]]:
+    """(valid, invalid) identifiers of a document as (type, value); a value held as valid
+    anywhere is not also invalid."""
+    valid: set[tuple[str, str]] = set()
+    invalid: set[tuple[str, str]] = set()
+    for ident in _as_list(src.get("identifiers")):
+        if not isinstance(ident, Mapping) or not ident.get("type") or not ident.get("value"):
+            continue
+        pair = (str(ident["type"]), str(ident["value"]))
+        (valid if ident.get("valid") else invalid).add(pair)
+    for item in _as_list(src.get("valid_identifiers")):
+        t, sep, v = str(item).partition(":")
+        if sep and v:
+            valid.add((t, v))
+    invalid -= valid
+    return valid, invalid
 
 
 _FEATURE_CACHE_SIZE = 50_000

@@ -32,6 +32,7 @@ __all__ = [
     "ModelParams",
     "PairScore",
     "compare",
+    "compare_field",
     "comparison_vector",
     "default_params",
     "grade_for",
@@ -272,7 +273,7 @@ def compare(a: RecordFeatures, b: RecordFeatures, params: ModelParams | None = N
     candidate); they are reused as they are, not compared again.
     """
     params = params or _cached_default()
-    weights = params.level_weights()
+    weights: tuple[tuple[float, ...], ...] | None = None  # not needed when every field is known
     total = params.prior_weight
     fields: list[FieldComparison] = []
     given_level: int | None = None
@@ -282,18 +283,39 @@ def compare(a: RecordFeatures, b: RecordFeatures, params: ModelParams | None = N
             total += done.weight
             fields.append(done)
             continue
+        if weights is None:
+            weights = params.level_weights()
         i, reason = c.level_for(a, b)
         if ci == _GIVEN_INDEX:
             given_level = i
-        level = c.levels[i]
-        w = weights[ci][i]
-        if level.tf_key is not None:
-            w += params.tf_adjustment(c, i, level.tf_key(a))
-        total += w
-        fields.append(FieldComparison(c.field, level.label, w, reason))
+        scored = _scored_field(ci, i, reason, a, params, weights)
+        total += scored.weight
+        fields.append(scored)
     flags = pair_flags(a, b, given_level=given_level)
     p = probability(total)
     return PairScore(total, p, grade_for(p, flags), fields, flags)
+
+
+def compare_field(index: int, a: RecordFeatures, b: RecordFeatures,
+                  params: ModelParams | None = None) -> FieldComparison:
+    """One field of ``compare(a, b, params)``: comparison ``COMPARISONS[index]``, scored as
+    ``compare`` scores it. (Search scores a field once for candidates that hold the same
+    values, and passes it to ``compare`` as ``known``.)"""
+    params = params or _cached_default()
+    i, reason = COMPARISONS[index].level_for(a, b)
+    return _scored_field(index, i, reason, a, params, params.level_weights())
+
+
+def _scored_field(ci: int, i: int, reason: str, a: RecordFeatures, params: ModelParams,
+                  weights: tuple[tuple[float, ...], ...]) -> FieldComparison:
+    """Level i of comparison ci as a scored field: its weight, and the term-frequency
+    adjustment for a's value where the level has one."""
+    c = COMPARISONS[ci]
+    level = c.levels[i]
+    w = weights[ci][i]
+    if level.tf_key is not None:
+        w += params.tf_adjustment(c, i, level.tf_key(a))
+    return FieldComparison(c.field, level.label, w, reason)
 
 
 _GIVEN_INDEX = next(i for i, c in enumerate(COMPARISONS) if c.field == "given_name")

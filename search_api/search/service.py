@@ -42,7 +42,7 @@ from search_api.search.query import (
     persons_by_ids_query,
     subjects_query,
 )
-from search_api.search.rescore import QueryShape, Scored, best_score, query_features, reasons
+from search_api.search.rescore import QueryShape, Rescorer, Scored, query_features, reasons
 
 __all__ = [
     "SearchEnv",
@@ -330,6 +330,7 @@ def run_search(req: SearchRequest, env: SearchEnv) -> SearchResponse:
         p.criteria.record_ids = list(note_hits)[:MAX_CANDIDATES]
 
     groups: dict[str, _Group] = {}
+    scorer = Rescorer(p.shapes, env.params)
     if p.criteria.has_person_criteria:
         if p.criteria.record_ids is not None and not p.criteria.record_ids:
             hits = []
@@ -341,7 +342,7 @@ def run_search(req: SearchRequest, env: SearchEnv) -> SearchResponse:
             pid = src.get("person_id")
             if view == "hidden" or not pid:
                 continue
-            scored = best_score(p.shapes, src, env.params)
+            scored = scorer.score(src)
             weight = scored.score.match_weight
             g = groups.get(pid)
             if g is None:
@@ -384,8 +385,8 @@ def run_search(req: SearchRequest, env: SearchEnv) -> SearchResponse:
         page_groups = ordered[start:start + page_size]
         remaining = len(ordered) - start - len(page_groups)
 
-    results = _build_results(env, p, page_groups, filters, note_only=not p.criteria
-                             .has_person_criteria)
+    results = _build_results(env, scorer, page_groups, filters,
+                             note_only=not p.criteria.has_person_criteria)
     next_cursor = None
     if remaining > 0 and page_groups and page < 1000:
         last = page_groups[-1]
@@ -396,7 +397,7 @@ def run_search(req: SearchRequest, env: SearchEnv) -> SearchResponse:
         took_ms=int((time.perf_counter() - started) * 1000))
 
 
-def _build_results(env: SearchEnv, p: Plan, page_groups: Sequence[_Group],
+def _build_results(env: SearchEnv, scorer: Rescorer, page_groups: Sequence[_Group],
                    filters: list[dict[str, Any]], note_only: bool) -> list[SearchResult]:
     if not page_groups:
         return []
@@ -420,7 +421,7 @@ def _build_results(env: SearchEnv, p: Plan, page_groups: Sequence[_Group],
             seen.add(rid)
             matched = rid in g.matched
             scored = g.matched[rid][1] if matched else (
-                None if note_only else best_score(p.shapes, src, env.params))
+                None if note_only else scorer.score(src))
             hits.append((scored.score.match_weight if scored else 0.0,
                          _record_hit(src, scored, matched, view)))
         for rid, (src, scored) in g.matched.items():  # indexed after the lookup ran
