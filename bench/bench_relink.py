@@ -207,9 +207,10 @@ def child_casesearch(url: str, data_dir: str, train: bool) -> dict[str, Any]:
         "cluster_write": ended - s.get("cluster_write", ended),
     }
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    records, features_from = phases.counts.get("load") or (None, None)
     out.update({
-        "records": (phases.counts.get("load") or (None, None))[0],
-        "features_from": (phases.counts.get("load") or (None, None))[1],
+        "records": records,
+        "features_from": features_from,
         "candidate_pairs": phases.counts.get("blocking"),
         "edges": phases.counts.get("cluster_write"),
         "merges": outcome.merges, "reviews_queued": outcome.reviews_queued,

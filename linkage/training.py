@@ -261,23 +261,20 @@ def score_pairs(records: Sequence[RecordFeatures], pairs: np.ndarray, params: Mo
     keeps well under a million."""
     global _scoring
     n = len(pairs)
+    chunk = _CHUNK * 4
     kept: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     _scoring = (params, min_weight)
     try:
         workers = _workers_for(n, workers)
-        if workers:
-            chunks: Iterator[tuple[np.ndarray, np.ndarray]] = _over_workers(
-                records, pairs, _scored_chunk, _CHUNK * 4, workers)
-        else:
-            chunks = _in_process(records, pairs, _scored_chunk, _CHUNK * 4)
-        done = 0
-        for rows, w in chunks:
+        chunks: Iterator[tuple[np.ndarray, np.ndarray]] = (
+            _over_workers(records, pairs, _scored_chunk, chunk, workers) if workers
+            else _in_process(records, pairs, _scored_chunk, chunk))
+        for done, (rows, w) in enumerate(chunks, start=1):
             kept.append(rows)
             weights.append(w)
-            done = min(n, done + _CHUNK * 4)
             if progress is not None:
-                progress("compare", done, n)
+                progress("compare", min(n, done * chunk), n)
     finally:
         _scoring = None
     if not kept:
