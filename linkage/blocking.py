@@ -4,10 +4,18 @@ Incremental linking gets its candidates from OpenSearch retrieval; batch runs ov
 record use these keys instead: two records are a candidate pair when they share a key under
 any rule. Blocks larger than ``max_block`` are skipped (a key that common is no evidence and
 would make the pair count quadratic).
+
+Some keys grow denser with the store rather than with the person: there are only ~6,600 birth
+dates in a childhood, so at 1M people a date of birth plus an initial makes blocks of 20-50.
+Each rule therefore has a comparison budget (``PAIRS_PER_RECORD`` per record, never less than
+``MIN_RULE_BUDGET``): past it, the rule's largest blocks are dropped first, so the work stays
+linear in the records and the rarest, most telling keys are the ones kept.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +23,15 @@ import numpy as np
 
 from linkage.features import RecordFeatures, name_keys
 
-__all__ = ["DEFAULT_RULES", "BlockingRule", "candidate_pair_array", "candidate_pairs"]
+__all__ = ["DEFAULT_RULES", "MIN_RULE_BUDGET", "PAIRS_PER_RECORD", "BlockingRule", "RuleStats",
+           "candidate_pair_array", "candidate_pairs", "rule_block_limit"]
+
+log = logging.getLogger(__name__)
+
+#: A rule's comparison budget: block pairs (summed over its blocks) per record.
+PAIRS_PER_RECORD = 5.0
+#: Below this many block pairs a rule is never narrowed (FEBRL, small stores, a batch's seeds).
+MIN_RULE_BUDGET = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +42,19 @@ class BlockingRule:
     name: str
     keys: Callable[[RecordFeatures], Iterable[str]]
     max_block: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStats:
+    """One rule's blocking in a run: its blocks of two or more, the block size limit used
+    (``budget_limit`` below the rule's own limit means the budget dropped its largest blocks),
+    and the distinct pairs it gave."""
+
+    name: str
+    blocks: int
+    limit: int
+    budget_limit: int
+    pairs: int
 
 
 def _c(s: str | None) -> str:
@@ -66,9 +95,11 @@ def _month_day_sound(f: RecordFeatures) -> Iterable[str]:
     if f.dob is None or f.dob.precision != "day":
         return
     assert f.dob.month is not None and f.dob.day is not None
+    # One key for both orders (the smaller number first): the same pairs as a key per order,
+    # with half the keys and no pair counted twice against the rule's budget.
+    low, high = sorted((f.dob.month, f.dob.day))
     for k in _sounds(f):
-        yield f"{f.dob.month}-{f.dob.day}|{k}"
-        yield f"{f.dob.day}-{f.dob.month}|{k}"
+        yield f"{low}-{high}|{k}"
 
 
 def _names_sound_year(f: RecordFeatures) -> Iterable[str]:
@@ -189,12 +220,15 @@ def candidate_pairs(
     *,
     link_only: bool = False,
     max_block: int = 400,
+    pairs_per_record: float | None = PAIRS_PER_RECORD,
 ) -> list[tuple[int, int]]:
     """Index pairs (i < j) sharing a key under any rule, sorted.
 
     link_only: only pairs whose records come from different agencies (two-file linkage).
+    pairs_per_record: each rule's comparison budget (None: no budget).
     """
-    found = candidate_pair_array(records, rules, link_only=link_only, max_block=max_block)
+    found = candidate_pair_array(records, rules, link_only=link_only, max_block=max_block,
+                                 pairs_per_record=pairs_per_record)
     return [(i, j) for i, j in found.tolist()]
 
 
@@ -204,9 +238,15 @@ def candidate_pair_array(
     *,
     link_only: bool = False,
     max_block: int = 400,
+    pairs_per_record: float | None = PAIRS_PER_RECORD,
+    min_rule_budget: int = MIN_RULE_BUDGET,
+    stats: list[RuleStats] | None = None,
 ) -> np.ndarray:
     """``candidate_pairs`` as an (n, 2) int64 array, sorted: 16 bytes a pair rather than
-    ~120 as a Python tuple, so a 1M-people re-link's tens of millions of pairs fit in memory."""
+    ~120 as a Python tuple, so a 1M-people re-link's tens of millions of pairs fit in memory.
+    ``stats``, when given, receives one ``RuleStats`` per rule."""
+    budget = (None if pairs_per_record is None
+              else max(min_rule_budget, int(pairs_per_record * len(records))))
     agency: np.ndarray | None = None
     if link_only:
         agency_ids: dict[str | None, int] = {}
@@ -220,16 +260,37 @@ def candidate_pair_array(
             for key in set(rule.keys(rec)):
                 if key:
                     blocks.setdefault(key, []).append(i)
-        in_rule = _block_pair_codes(blocks.values(), rule.max_block or max_block,
-                                    len(records))
+        limit = rule.max_block or max_block
+        sizes = Counter(len(m) for m in blocks.values() if len(m) >= 2)
+        narrowed = limit if budget is None else rule_block_limit(sizes, limit, budget)
+        in_rule = _block_pair_codes(blocks.values(), narrowed, len(records))
         if agency is not None and in_rule.size:
             first, second = np.divmod(in_rule, len(records))
             in_rule = in_rule[agency[first] != agency[second]]
         parts.append(in_rule)
+        if narrowed < limit:
+            log.info("blocking rule %s over its budget: blocks above %d records skipped",
+                     rule.name, narrowed)
+        if stats is not None:
+            stats.append(RuleStats(rule.name, sum(sizes.values()), limit, narrowed,
+                                   int(in_rule.size)))
         del blocks
     # One code per pair (i * n + j, i < j): unique and sorted in one step, as (i, j) order.
     codes = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
     return np.stack(np.divmod(codes, max(len(records), 1)), axis=1)
+
+
+def rule_block_limit(sizes: Counter[int], limit: int, budget: int) -> int:
+    """The largest block size, at most ``limit``, whose blocks together with all smaller ones
+    give at most ``budget`` pairs. ``sizes``: block size -> number of blocks that size."""
+    total = 0
+    allowed = 1
+    for size in sorted(s for s in sizes if 2 <= s <= limit):
+        total += sizes[size] * size * (size - 1) // 2
+        if total > budget:
+            return allowed
+        allowed = size
+    return limit
 
 
 def _block_pair_codes(blocks: Iterable[list[int]], limit: int, n: int) -> np.ndarray:

@@ -304,7 +304,7 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
 
     Pairs are held as an array and scored a chunk at a time, keeping only those at or above
     the review threshold, so memory is the records' features plus the kept pairs."""
-    from linkage.blocking import candidate_pair_array
+    from linkage.blocking import RuleStats, candidate_pair_array
     from linkage.training import score_pairs
 
     started = time.perf_counter()
@@ -313,7 +313,9 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
     engine = engine_for(settings.resolved_database_url)
     with session_scope(engine) as session:
         records, origin = full_relink_features(settings, session, progress)
-    pairs = candidate_pair_array(records)
+    rule_stats: list[RuleStats] = []
+    pairs = candidate_pair_array(records, stats=rule_stats)
+    narrowed = [r.name for r in rule_stats if r.budget_limit < r.limit]
     compared = len(pairs)
     rows, weights = score_pairs(records, pairs, params, weight_of(config.review_threshold) - 1e-9,
                                 progress)
@@ -333,8 +335,9 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
             scores[(min(ra, rb), max(ra, rb))] = compare(a, b, params)
     with session_scope(engine) as session:
         outcome = apply_edges(session, edges, config, scores=scores, source="full_relink")
-    log.info("linkage: full re-link of %d records (features from the %s; %d pairs compared) "
-             "in %.1fs: %d merges, %d reviews queued", len(records), origin, compared,
+    log.info("linkage: full re-link of %d records (features from the %s; %d pairs compared; "
+             "rules narrowed to their budget: %s) in %.1fs: %d merges, %d reviews queued",
+             len(records), origin, compared, ", ".join(narrowed) or "none",
              time.perf_counter() - started, outcome.merges, outcome.reviews_queued)
     return outcome
 

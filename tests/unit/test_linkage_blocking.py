@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from linkage.blocking import DEFAULT_RULES, BlockingRule, candidate_pairs
+from linkage.blocking import (
+    DEFAULT_RULES,
+    BlockingRule,
+    RuleStats,
+    candidate_pair_array,
+    candidate_pairs,
+    rule_block_limit,
+)
 from linkage.features import RecordFeatures, features_from_source
 
 RULES = {rule.name: rule for rule in DEFAULT_RULES}
@@ -71,3 +79,33 @@ def test_link_only_pairs_cross_agencies() -> None:
     a, b, c = rec(1, agency="LA1"), rec(2, agency="LA1"), rec(3, agency="POL")
     assert candidate_pairs([a, b, c], link_only=True) == [(0, 2), (1, 2)]
     assert candidate_pairs([a, b, c]) == [(0, 1), (0, 2), (1, 2)]
+
+
+def test_rule_block_limit_drops_the_largest_blocks_first() -> None:
+    sizes = Counter({2: 100, 5: 10, 30: 2})  # 100 + 100 + 870 pairs
+    assert rule_block_limit(sizes, 400, 10_000) == 400  # within budget: the rule's own limit
+    assert rule_block_limit(sizes, 400, 200) == 5
+    assert rule_block_limit(sizes, 400, 199) == 2
+    assert rule_block_limit(sizes, 400, 99) == 1  # even the pairs alone are over: no blocks
+    assert rule_block_limit(sizes, 20, 250) == 20  # blocks over the limit never count
+
+
+def test_a_rule_over_its_budget_keeps_its_small_blocks() -> None:
+    # 40 records share one date of birth and initial (a block of 40, 780 pairs); two more
+    # share another date (one pair). At 2 pairs a record (84) only the small block fits.
+    crowd = [rec(i, given_names=f"K{chr(97 + i % 26)}{i}") for i in range(40)]
+    pair = [rec(100, dob="2016-07-09"), rec(101, dob="2016-07-09", family_name="Okafor")]
+    records = crowd + pair
+    rule = [RULES["dob_initial"]]
+    unbounded = candidate_pairs(records, rule, pairs_per_record=None)
+    assert len(unbounded) == 781
+    stats: list[RuleStats] = []
+    budgeted = candidate_pair_array(records, rule, pairs_per_record=2.0, stats=stats,
+                                    min_rule_budget=0)
+    assert budgeted.tolist() == [[40, 41]]
+    assert stats == [RuleStats("dob_initial", blocks=3, limit=400, budget_limit=2, pairs=1)]
+
+
+def test_small_runs_are_never_narrowed() -> None:
+    crowd = [rec(i, given_names=f"K{i}") for i in range(40)]
+    assert len(candidate_pairs(crowd, [RULES["dob_initial"]], pairs_per_record=0.01)) == 780
