@@ -5,18 +5,19 @@ in the same run: wall time, peak memory, and both scored against the generator's
     .venv/bin/python bench/bench_relink.py --limit 5000           # the first 5,000 people only
     .venv/bin/python bench/bench_relink.py --store DIR --work DIR --train --json out.json
 
-``--store DIR`` holds ``bench.json`` and ``bench.sqlite3`` (``bench_indexing.py`` /
-``bench_search.py --keep DIR``; SQLite stores only) and, somewhere under it, the generator's
-``truth.csv``. The store is only read: it is copied (SQLite backup API) into ``--work`` and
-everything runs on the copy. Run it in the background for anything large (``nohup ... >
-LOG 2>&1 &``): at 20,000 people link_full took about 16 minutes on two busy cores, and both its
-comparisons and its clustering step grow faster than the record count.
+``--store DIR`` holds ``bench.json`` (``bench_indexing.py`` / ``bench_search.py --keep DIR``)
+and, somewhere under it, the generator's ``truth.csv``. The store is only read: a SQLite store
+(``bench.sqlite3``) is copied with the backup API into ``--work``; a PostgreSQL store
+(``database_url`` in bench.json) is copied as ``<database>_relink`` with ``CREATE DATABASE ...
+TEMPLATE``, which needs the source idle. Everything runs on the copy. Run it in the background
+for anything large (``nohup ... > LOG 2>&1 &``).
 
 1. prepare (this process): copy the store; unless ``--keep-identities``, undo the merges
    earlier linking made, so every record is its own identity again (the store as ingested);
    with ``--limit N`` delete the records of all but the first N true people (person_key order).
-2. features (child process): the features of every record (``all_features``, what
-   ``link_full`` reads) as Splink's input table (``linkage.evaluation.splink_frame``), parquet.
+2. features (child process, not with ``--no-splink``): the features of every record, read as
+   ``link_full`` reads them (``full_relink_features``: the index when it provably holds the
+   copy, else SQL), as Splink's input table (``linkage.evaluation.splink_frame``), parquet.
 3. casesearch (child process): ``--train`` first runs ``train_from_store`` (timed on its own);
    then ``link_full`` with the default parameters (or the trained ones). Its phases are timed
    by wrapping the functions it calls: load features, blocking, comparisons (fork pool),
@@ -57,7 +58,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -108,20 +114,21 @@ def _usage() -> dict[str, float]:
                 round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MIB, 1)}
 
 
-def child_features(url: str, out: str) -> dict[str, Any]:
-    """casesearch's features of every record, written as Splink's input table."""
+def child_features(url: str, data_dir: str, out: str) -> dict[str, Any]:
+    """casesearch's features of every record, written as Splink's input table: read as
+    link_full reads them (from the index when it provably holds the copy, else from SQL)."""
     from linkage.evaluation import splink_frame
-    from linkage.incremental import all_features
+    from linkage.incremental import full_relink_features
     from schemas.db import engine_for, session_scope
 
     started = time.perf_counter()
     with session_scope(engine_for(url)) as session:
-        records = all_features(session)
+        records, origin = full_relink_features(_settings(url, Path(data_dir)), session)
     loaded = time.perf_counter() - started
     df = splink_frame(records)
     df.to_parquet(out, index=False)
     filled = {c: int(df[c].notna().sum()) for c in df.columns if c not in ("rec_id", "source")}
-    return {"records": len(records), "load_seconds": round(loaded, 2),
+    return {"records": len(records), "origin": origin, "load_seconds": round(loaded, 2),
             "seconds": round(time.perf_counter() - started, 2), "filled": filled, **_usage()}
 
 
@@ -285,18 +292,21 @@ def _descendants(pid: int) -> list[int]:
 
 
 def run_child(kind: str, *args: str, cwd: Path) -> dict[str, Any]:
-    """Run this script as ``--child kind args...``; its JSON result plus, sampled every
-    second from outside, the peak PSS of the child and all its descendants together and the
-    most processes seen at once."""
+    """Run this script as ``--child kind args...``; its JSON result plus, sampled from
+    outside, the peak PSS of the child and all its descendants together and the most
+    processes seen at once. Reading PSS walks every page of a process (about half a second
+    for 1M people's three 7 GB processes), so the wait between samples is at least 20 times
+    the last sample's cost: the sampler takes at most ~5% of a core from the run."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=cwd)
     peak_pss = peak_rss_sum = procs = 0
     while proc.poll() is None:
+        sampled = time.perf_counter()
         pids = [proc.pid, *_descendants(proc.pid)]
         peak_pss = max(peak_pss, sum(_pss_kib(p) for p in pids))
         peak_rss_sum = max(peak_rss_sum, sum(_proc_kib("VmRSS", str(p)) for p in pids))
         procs = max(procs, len(pids))
-        time.sleep(1.0)
+        time.sleep(max(1.0, 20 * (time.perf_counter() - sampled)))
     stdout = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
         raise SystemExit(f"{kind} child failed with exit code {proc.returncode}")
@@ -314,30 +324,54 @@ def find_truth(store: Path) -> Path:
     return found[0]
 
 
-def copy_store(source: Path, target: Path) -> None:
-    """A consistent copy (the backup API reads through the WAL; the source is not written)."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(target) + suffix).unlink(missing_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    dst = sqlite3.connect(target)
+def copy_store(stored_url: str, store: Path, work: Path) -> str:
+    """A consistent copy of the store in ``work`` (SQLite: the backup API, which reads
+    through the WAL) or beside it (PostgreSQL: ``CREATE DATABASE ... TEMPLATE``, a file copy
+    that needs the source idle). The source is never written. Returns the copy's URL."""
+    if stored_url.startswith("sqlite:///"):
+        source = Path(stored_url.removeprefix("sqlite:///"))
+        if not source.exists():
+            source = store / "bench.sqlite3"
+        target = work / "relink.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            src.close()
+            dst.close()
+        return f"sqlite:///{target}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(stored_url)
+    if url.get_backend_name() != "postgresql" or not url.database:
+        raise SystemExit(f"{store}: unsupported store URL backend {url.get_backend_name()!r}")
+    copy_name = f"{url.database}_relink"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        src.backup(dst)
+        with admin.connect() as conn:
+            busy = conn.execute(text("SELECT count(*) FROM pg_stat_activity "
+                                     "WHERE datname = :db"), {"db": url.database}).scalar()
+            if busy:
+                raise SystemExit(f"database {url.database} has {busy} open connections; "
+                                 "a template copy needs it idle (stop the API and workers)")
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{copy_name}"'))
+            conn.execute(text(f'CREATE DATABASE "{copy_name}" TEMPLATE "{url.database}"'))
     finally:
-        src.close()
-        dst.close()
+        admin.dispose()
+    return url.set(database=copy_name).render_as_string(hide_password=False)
 
 
-def truth_of_records(db: Path, truth_csv: Path) -> dict[int, str]:
+def truth_of_records(conn: Connection, truth_csv: Path) -> dict[int, str]:
     """record id -> the generator's person_key, through (agency, source_system, source_id)."""
     with truth_csv.open(newline="", encoding="utf-8") as fh:
         person_of = {(r["agency"], r["source_system"], r["source_id"]): r["person_key"]
                      for r in csv.DictReader(fh)}
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT id, agency_code, source_system, source_id "
-                            "FROM person_records").fetchall()
-    finally:
-        conn.close()
+    rows = conn.execute(text("SELECT id, agency_code, source_system, source_id "
+                             "FROM person_records"))
     out: dict[int, str] = {}
     missing = 0
     for rid, agency, system, source_id in rows:
@@ -351,41 +385,40 @@ def truth_of_records(db: Path, truth_csv: Path) -> dict[int, str]:
     return out
 
 
-def reset_identities(conn: sqlite3.Connection) -> int:
+def reset_identities(conn: Connection) -> int:
     """Every record back on the person it was ingested with (the first membership row of a
     moved record names it); merges, memberships, link events and reviews removed. Human
     constraints are kept. Returns the number of records moved back."""
-    moved = conn.execute(
+    moved = conn.execute(text(
         "UPDATE person_records SET person_id = (SELECT m.person_id FROM record_memberships m "
         "WHERE m.record_id = person_records.id AND m.event_id IS NULL "
         "ORDER BY m.valid_from, m.id LIMIT 1) "
         "WHERE id IN (SELECT record_id FROM record_memberships WHERE event_id IS NULL)"
-    ).rowcount
-    conn.execute("UPDATE persons SET merged_into = NULL WHERE merged_into IS NOT NULL")
+    )).rowcount
+    conn.execute(text("UPDATE persons SET merged_into = NULL WHERE merged_into IS NOT NULL"))
     for table in ("record_memberships", "link_events", "link_reviews"):
-        conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-    records, persons = conn.execute(
-        "SELECT count(*), count(DISTINCT person_id) FROM person_records").fetchone()
+        conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
+    records, persons = conn.execute(text(
+        "SELECT count(*), count(DISTINCT person_id) FROM person_records")).one()
     if records != persons:
         raise SystemExit(f"reset: {records} records on {persons} persons; cannot undo merges")
     return int(moved)
 
 
-def limit_people(conn: sqlite3.Connection, truth: dict[int, str], limit: int) -> set[int]:
+def limit_people(conn: Connection, truth: dict[int, str], limit: int) -> set[int]:
     """Keep only the records of the first ``limit`` true people; returns the kept ids."""
     keep_people = set(sorted(set(truth.values()))[:limit])
     keep = {rid for rid, key in truth.items() if key in keep_people}
-    conn.execute("PRAGMA foreign_keys=ON")  # names, identifiers, addresses cascade
-    conn.execute("CREATE TEMP TABLE keep_ids (id INTEGER PRIMARY KEY)")
-    conn.executemany("INSERT INTO keep_ids VALUES (?)", [(r,) for r in sorted(keep)])
-    conn.execute("DELETE FROM person_records WHERE id NOT IN (SELECT id FROM keep_ids)")
-    for table in ("record_memberships", "link_reviews"):
-        conn.execute(f"DELETE FROM {table} "  # noqa: S608 - fixed table names
-                     "WHERE record_id NOT IN (SELECT id FROM keep_ids)"
-                     if table == "record_memberships" else
-                     f"DELETE FROM {table} WHERE record_a NOT IN (SELECT id FROM keep_ids) "
-                     "OR record_b NOT IN (SELECT id FROM keep_ids)")
-    conn.execute("DROP TABLE keep_ids")
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("PRAGMA foreign_keys=ON"))  # names, identifiers, addresses cascade
+    conn.execute(text("CREATE TEMP TABLE keep_ids (id BIGINT PRIMARY KEY)"))
+    conn.execute(text("INSERT INTO keep_ids VALUES (:id)"), [{"id": r} for r in sorted(keep)])
+    conn.execute(text("DELETE FROM record_memberships "
+                      "WHERE record_id NOT IN (SELECT id FROM keep_ids)"))
+    conn.execute(text("DELETE FROM link_reviews WHERE record_a NOT IN (SELECT id FROM keep_ids) "
+                      "OR record_b NOT IN (SELECT id FROM keep_ids)"))
+    conn.execute(text("DELETE FROM person_records WHERE id NOT IN (SELECT id FROM keep_ids)"))
+    conn.execute(text("DROP TABLE keep_ids"))
     return keep
 
 
@@ -525,14 +558,15 @@ def main() -> None:
     ap.add_argument("--opensearch-url", default=None,
                     help="OpenSearch holding the store's index (bench.json's prefix): "
                     "link_full then reads features from it, as in production")
-    ap.add_argument("--no-splink", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-splink", action="store_true",
+                    help="casesearch only: no Splink run and no Splink input table")
     ap.add_argument("--json", type=Path, default=None, help="save the results here")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
         if kind == "features":
-            report = child_features(rest[0], rest[1])
+            report = child_features(rest[0], rest[1], rest[2])
         elif kind == "casesearch":
             report = child_casesearch(rest[0], rest[1], rest[2] == "train")
         elif kind == "splink":
@@ -546,36 +580,28 @@ def main() -> None:
     log(f"load average at start: {' '.join(f'{x:.2f}' for x in load_start)}")
     info = json.loads((args.store / "bench.json").read_text())
     stored_url = str(info.get("database_url") or f"sqlite:///{args.store / 'bench.sqlite3'}")
-    if not stored_url.startswith("sqlite:///"):
-        raise SystemExit(f"{args.store} is not a SQLite store: this bench copies bench.sqlite3 "
-                         "and re-links the copy (a PostgreSQL store would need a copied "
-                         "database)")
-    source = Path(stored_url.removeprefix("sqlite:///"))
-    if not source.exists():
-        source = args.store / "bench.sqlite3"
     truth_csv = find_truth(args.store)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     data_dir = work / "data"
     data_dir.mkdir(exist_ok=True)
     (data_dir / "linkage_params.json").unlink(missing_ok=True)  # defaults unless --train
-    db = work / "relink.sqlite3"
-    url = f"sqlite:///{db}"
 
     started = time.perf_counter()
-    copy_store(source, db)
+    url = copy_store(stored_url, args.store, work)
     log(f"copied the store in {time.perf_counter() - started:.1f}s")
-    truth = truth_of_records(db, truth_csv)
-    conn = sqlite3.connect(db, isolation_level=None)
+    from schemas.db import engine_for
+
+    engine = engine_for(url)
     try:
-        conn.execute("BEGIN")
-        moved = 0 if args.keep_identities else reset_identities(conn)
-        if args.limit is not None:
-            keep = limit_people(conn, truth, args.limit)
-            truth = {r: k for r, k in truth.items() if r in keep}
-        conn.execute("COMMIT")
+        with engine.begin() as conn:
+            truth = truth_of_records(conn, truth_csv)
+            moved = 0 if args.keep_identities else reset_identities(conn)
+            if args.limit is not None:
+                keep = limit_people(conn, truth, args.limit)
+                truth = {r: k for r, k in truth.items() if r in keep}
     finally:
-        conn.close()
+        engine.dispose()
     people = len(set(truth.values()))
     log(f"prepared in {time.perf_counter() - started:.1f}s: {len(truth)} records of {people} "
         f"people ({moved} records moved back to their ingested identity)")
@@ -586,8 +612,10 @@ def main() -> None:
     settings = _settings(url, data_dir)
     threshold = float(settings.link_auto_threshold)
     table, clusters_json = work / "splink_input.parquet", work / "splink_clusters.json"
-    features = run_child("features", url, str(table), cwd=work)
-    log(f"features: {features['records']} records in {features['seconds']:.1f}s")
+    features: dict[str, Any] = {}
+    if not args.no_splink:
+        features = run_child("features", url, str(data_dir), str(table), cwd=work)
+        log(f"features: {features['records']} records in {features['seconds']:.1f}s")
     casesearch = run_child("casesearch", url, str(data_dir),
                            "train" if args.train else "default", cwd=work)
     log(f"casesearch: link_full {casesearch['seconds']:.1f}s, "
