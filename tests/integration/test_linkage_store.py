@@ -21,6 +21,8 @@ from linkage.store import (
     identities_of,
     identity_as_at,
     members_of,
+    queue_review,
+    queue_reviews,
 )
 from linkage.tables import LinkConstraintRow, LinkEventRow, LinkReviewRow
 from schemas.db import engine_for, session_scope, upgrade
@@ -311,3 +313,31 @@ def test_unlink_splits_and_stays_split(settings: Settings) -> None:
         with pytest.raises(LinkConflict):
             unlink_records(session, pid, [a], reason="the last record of a person",
                            decided_by="admin-1")
+
+
+def test_reviews_queued_in_bulk_end_as_pair_by_pair(settings: Settings) -> None:
+    """A full re-link queues its review pairs in chunks: the rows and the count are those of
+    queueing them one at a time (refresh pending, reopen obsolete, leave decided alone)."""
+    with session_scope(engine(settings)) as session:
+        for a, b in ((1, 2), (4, 3), (5, 6)):
+            queue_review(session, a, b, None, 0.6, "old")
+        session.flush()
+        session.execute(update(LinkReviewRow).where(LinkReviewRow.record_a == 3)
+                        .values(status="obsolete"))
+        session.execute(update(LinkReviewRow).where(LinkReviewRow.record_a == 5)
+                        .values(status="rejected"))
+    bulk = [(100 + i, 5000 + i, None, 0.65, "bulk") for i in range(600)]  # two chunks
+    items = [(2, 1, None, 0.7, "new"), (3, 4, None, 0.7, "new"), (5, 6, None, 0.7, "new"),
+             (8, 7, None, 0.7, "first"), (7, 8, None, 0.8, "last"), *bulk]
+    with session_scope(engine(settings)) as session:
+        queued = queue_reviews(session, items)
+    assert queued == 1 + 1 + 600  # (3, 4) reopened, (7, 8) and the bulk new
+    with session_scope(engine(settings)) as session:
+        rows = {(r.record_a, r.record_b): (r.status, r.probability, r.queued_reason)
+                for r in session.scalars(select(LinkReviewRow))}
+    assert len(rows) == 3 + 1 + 600
+    assert rows[(1, 2)] == ("pending", 0.7, "new")
+    assert rows[(3, 4)] == ("pending", 0.7, "new")
+    assert rows[(5, 6)] == ("rejected", 0.6, "old")
+    assert rows[(7, 8)] == ("pending", 0.8, "last")
+    assert rows[(100, 5000)] == rows[(699, 5599)] == ("pending", 0.65, "bulk")
