@@ -538,17 +538,17 @@ def queue_reviews(session: Session, items: Sequence[ReviewItem]) -> int:
             select(LinkReviewRow).where(
                 tuple_(LinkReviewRow.record_a, LinkReviewRow.record_b).in_(chunk)))}
         new: list[tuple[int, int]] = []
+        rows: list[dict[str, Any]] = []
+        now = utcnow()
         for pair in chunk:
             values = _review_values(pair, *by_pair[pair])
             if pair in existing:
                 queued += _refresh_review(existing[pair], values)
             else:
                 new.append(pair)
-        if not new:
+                rows.append({**values, "created_at": now, "updated_at": now})
+        if not rows:
             continue
-        now = utcnow()
-        rows = [{**_review_values(pair, *by_pair[pair]), "created_at": now, "updated_at": now}
-                for pair in new]
         try:
             with session.begin_nested():
                 session.execute(insert(LinkReviewRow), rows)
