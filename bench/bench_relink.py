@@ -343,7 +343,7 @@ def copy_store(stored_url: str, store: Path, work: Path) -> str:
             src.close()
             dst.close()
         return f"sqlite:///{target}"
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     url = make_url(stored_url)
@@ -409,8 +409,7 @@ def limit_people(conn: Connection, truth: dict[int, str], limit: int) -> set[int
     """Keep only the records of the first ``limit`` true people; returns the kept ids."""
     keep_people = set(sorted(set(truth.values()))[:limit])
     keep = {rid for rid, key in truth.items() if key in keep_people}
-    if conn.dialect.name == "sqlite":
-        conn.execute(text("PRAGMA foreign_keys=ON"))  # names, identifiers, addresses cascade
+    # Names, identifiers and addresses cascade: engine_for turns SQLite's foreign keys on.
     conn.execute(text("CREATE TEMP TABLE keep_ids (id BIGINT PRIMARY KEY)"))
     conn.execute(text("INSERT INTO keep_ids VALUES (:id)"), [{"id": r} for r in sorted(keep)])
     conn.execute(text("DELETE FROM record_memberships "
