@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from linkage.blocking import candidate_pairs
 from linkage.clustering import ScoredEdge
 from linkage.features import RecordFeatures, cached_features_from_source, features_from_source
+from linkage.heap import collector_paused, frozen_heap
 from linkage.model import (
     ModelParams,
     PairScore,
@@ -303,7 +304,8 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
     """Re-link every record: batch blocking keys, the same scores and clustering rules.
 
     Pairs are held as an array and scored a chunk at a time, keeping only those at or above
-    the review threshold, so memory is the records' features plus the kept pairs."""
+    the review threshold, so memory is the records' features plus the kept pairs. The
+    features are loaded with the cyclic collector paused and then frozen (``linkage.heap``)."""
     from linkage.blocking import RuleStats, candidate_pair_array
     from linkage.training import score_pairs
 
@@ -311,16 +313,32 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
     config = LinkConfig.from_settings(settings)
     params = params or load_params(settings.data_dir)
     engine = engine_for(settings.resolved_database_url)
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, collector_paused():
         records, origin = full_relink_features(settings, session, progress)
-    rule_stats: list[RuleStats] = []
-    pairs = candidate_pair_array(records, stats=rule_stats)
-    narrowed = [r.name for r in rule_stats if r.budget_limit < r.limit]
-    compared = len(pairs)
-    rows, weights = score_pairs(records, pairs, params, weight_of(config.review_threshold) - 1e-9,
-                                progress)
-    kept = pairs[rows]
-    del pairs
+    with frozen_heap():
+        rule_stats: list[RuleStats] = []
+        pairs = candidate_pair_array(records, stats=rule_stats)
+        narrowed = [r.name for r in rule_stats if r.budget_limit < r.limit]
+        compared = len(pairs)
+        rows, weights = score_pairs(records, pairs, params,
+                                    weight_of(config.review_threshold) - 1e-9, progress)
+        kept = pairs[rows]
+        del pairs
+        edges, scores = _edges_to_apply(records, kept, weights, config, params)
+        with session_scope(engine) as session:
+            outcome = apply_edges(session, edges, config, scores=scores, source="full_relink")
+    log.info("linkage: full re-link of %d records (features from the %s; %d pairs compared; "
+             "rules narrowed to their budget: %s) in %.1fs: %d merges, %d reviews queued",
+             len(records), origin, compared, ", ".join(narrowed) or "none",
+             time.perf_counter() - started, outcome.merges, outcome.reviews_queued)
+    return outcome
+
+
+def _edges_to_apply(records: Sequence[RecordFeatures], kept: Any, weights: Any,
+                    config: LinkConfig, params: ModelParams
+                    ) -> tuple[list[ScoredEdge[int]], dict[tuple[int, int], PairScore]]:
+    """The kept pairs at or above the review threshold as edges between record ids, with the
+    full comparison of those that may go to review (for their explanation)."""
     edges: list[ScoredEdge[int]] = []
     scores: dict[tuple[int, int], PairScore] = {}
     for (i, j), w in zip(kept.tolist(), weights.tolist(), strict=True):
@@ -333,13 +351,7 @@ def link_full(settings: Any, *, params: ModelParams | None = None,
         edges.append(ScoredEdge(ra, rb, p, pair_flags(a, b)))
         if p < config.auto_threshold or edges[-1].flags:
             scores[(min(ra, rb), max(ra, rb))] = compare(a, b, params)
-    with session_scope(engine) as session:
-        outcome = apply_edges(session, edges, config, scores=scores, source="full_relink")
-    log.info("linkage: full re-link of %d records (features from the %s; %d pairs compared; "
-             "rules narrowed to their budget: %s) in %.1fs: %d merges, %d reviews queued",
-             len(records), origin, compared, ", ".join(narrowed) or "none",
-             time.perf_counter() - started, outcome.merges, outcome.reviews_queued)
-    return outcome
+    return edges, scores
 
 
 MIN_TRAINING_RECORDS = 500
@@ -358,11 +370,12 @@ def train_from_store(settings: Any, *, u_sample_size: int = 200_000,
     from linkage.training import train
 
     engine = engine_for(settings.resolved_database_url)
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, collector_paused():
         records = all_features(session, progress)
     if len(records) < min_records:
         raise ValueError(f"only {len(records)} person records: training needs at least "
                          f"{min_records}; the default parameters stay in use")
-    params = train(records, u_sample_size=u_sample_size, progress=progress)
+    with frozen_heap():
+        params = train(records, u_sample_size=u_sample_size, progress=progress)
     params.save(Path(settings.data_dir) / PARAMS_FILE)
     return params

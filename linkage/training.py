@@ -17,7 +17,6 @@ Pure Python + numpy: the same comparisons as ``compare()``, vectorised only for 
 
 from __future__ import annotations
 
-import gc
 import itertools
 import multiprocessing
 import os
@@ -40,6 +39,7 @@ from linkage.comparisons import (
     postcodes_one_apart,
 )
 from linkage.features import RecordFeatures
+from linkage.heap import frozen_heap
 from linkage.model import ModelParams, default_params, trained_at_now
 
 __all__ = [
@@ -102,15 +102,14 @@ def _over_workers(records: Sequence[RecordFeatures], pairs: PairList,
     _shared = (records, pairs)
     # Frozen objects are left alone by the workers' collector, which would otherwise write
     # to every record's header and so copy the parent's pages into each worker.
-    gc.freeze()
     try:
-        n = len(pairs)
-        bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from pool.imap(chunk_fn, bounds)
+        with frozen_heap():
+            n = len(pairs)
+            bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                yield from pool.imap(chunk_fn, bounds)
     finally:
         _shared = None
-        gc.unfreeze()
 
 
 def _in_process(records: Sequence[RecordFeatures], pairs: PairList,
