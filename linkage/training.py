@@ -41,6 +41,7 @@ from linkage.comparisons import (
 from linkage.features import RecordFeatures
 from linkage.heap import frozen_heap
 from linkage.model import ModelParams, default_params, trained_at_now
+from linkage.threshold_scoring import weights_reaching
 
 __all__ = [
     "POSTCODE_POOL",
@@ -242,10 +243,9 @@ def _scored_chunk(bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     assert _shared is not None and _scoring is not None
     records, pairs = _shared
     params, min_weight = _scoring
-    chunk = _tuples(pairs[bounds[0]:bounds[1]])
-    weights = score_matrix(params, _comparison_matrix(records, chunk))
-    keep = np.nonzero(weights >= min_weight)[0]
-    return keep + bounds[0], weights[keep]
+    keep, weights = weights_reaching(records, _tuples(pairs[bounds[0]:bounds[1]]), params,
+                                     min_weight)
+    return keep + bounds[0], weights
 
 
 _scoring: tuple[ModelParams, float] | None = None
@@ -255,9 +255,9 @@ def score_pairs(records: Sequence[RecordFeatures], pairs: np.ndarray, params: Mo
                 min_weight: float, progress: Progress | None = None,
                 workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Match weights of the pairs scoring at least ``min_weight``: (row numbers in ``pairs``,
-    weights). ``comparison_matrix`` + ``score_matrix`` a chunk at a time, so only the kept
-    pairs are ever held: a full re-link at 1M people compares tens of millions of pairs and
-    keeps well under a million."""
+    weights). ``weights_reaching`` a chunk at a time, so only the kept pairs are ever held
+    (a full re-link at 1M people compares tens of millions of pairs and keeps well under a
+    million) and a pair is compared only while it can still reach ``min_weight``."""
     global _scoring
     n = len(pairs)
     chunk = _CHUNK * 4

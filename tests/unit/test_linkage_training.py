@@ -21,7 +21,8 @@ from linkage.clustering import ScoredEdge, plan_clusters
 from linkage.comparisons import LOCATION
 from linkage.evaluation import febrl_features, load_febrl, metrics
 from linkage.features import RecordFeatures
-from linkage.model import ModelParams, compare, default_params, probability
+from linkage.model import ModelParams, compare, default_params, probability, weight_of
+from linkage.threshold_scoring import weights_reaching
 from linkage.training import comparison_matrix, estimate_u, score_matrix, train
 
 pytest.importorskip("recordlinkage")
@@ -274,20 +275,37 @@ def test_u_is_re_estimated_to_a_fixed_point_measured_on_every_pair_within_postco
     assert params.training["u_converged"] and params.training["u_rounds"] >= 2
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(("workers", "quantile"), [(0, 0.99), (2, 0.99), (0, 0.5), (0, 0.0)])
 def test_score_pairs_keeps_exactly_the_pairs_at_or_above_the_weight(
         febrl: tuple[list, list], trained: tuple[ModelParams, object],  # type: ignore[type-arg]
-        workers: int) -> None:
-    # 24,090 pairs: above the size at which the work goes to forked workers.
+        workers: int, quantile: float) -> None:
+    # 24,090 pairs: above the size at which the work goes to forked workers. score_pairs
+    # stops comparing a pair once it cannot reach the weight; the pairs kept and their
+    # weights must still be exactly those of scoring every comparison of every pair.
     records, _ = febrl
     params, _ = trained
     sub = records[:220]
     pairs = np.array(list(itertools.combinations(range(len(sub)), 2)), dtype=np.int64)
     every = score_matrix(params, comparison_matrix(sub, [(i, j) for i, j in pairs.tolist()],
                                                    workers=0))
-    threshold = float(np.quantile(every, 0.99))
+    threshold = float(np.quantile(every, quantile))
     rows, weights = training.score_pairs(sub, pairs, params, threshold, workers=workers)
     expected = np.nonzero(every >= threshold)[0]
-    assert 0 < len(expected) < len(pairs)
+    assert 0 < len(expected) <= len(pairs)
     assert rows.tolist() == expected.tolist()
-    assert np.allclose(weights, every[expected])
+    assert weights.tolist() == every[expected].tolist()
+
+
+def test_weights_reaching_with_the_default_parameters_equals_scoring_every_pair(
+        febrl: tuple[list, list]) -> None:  # type: ignore[type-arg]
+    records, _ = febrl
+    sub = records[:150]
+    params = default_params()
+    pairs = list(itertools.combinations(range(len(sub)), 2))
+    every = score_matrix(params, comparison_matrix(sub, pairs, workers=0))
+    for threshold in (weight_of(0.6), weight_of(0.99), float(np.quantile(every, 0.9))):
+        rows, weights = weights_reaching(sub, pairs, params, threshold)
+        expected = np.nonzero(every >= threshold)[0]
+        assert len(expected) > 0
+        assert rows.tolist() == expected.tolist()
+        assert weights.tolist() == every[expected].tolist()
