@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -36,6 +37,7 @@ from linkage.model import (
 )
 from linkage.safety import pair_flags
 from linkage.store import LinkConfig, LinkOutcome, apply_edges, load_features
+from linkage.threshold_scoring import weights_reaching
 from schemas.db import engine_for, session_scope
 from schemas.tables import AddressRow, IdentifierRow, OutboxRow, PersonRecordRow
 
@@ -136,16 +138,30 @@ def candidates_from_sql(session: Session, seeds: Sequence[RecordFeatures],
     return out
 
 
+# compare() adds each field's weight with its tf adjustment, score_matrix adds them one by
+# one: the totals can differ in the last bits, never by this much.
+_COMPARE_SUM_MARGIN = 1e-6
+
+
 def score_candidates(seed: RecordFeatures, candidates: Iterable[RecordFeatures],
                      params: ModelParams, review_threshold: float
                      ) -> tuple[list[ScoredEdge[int]], dict[tuple[int, int], PairScore]]:
+    """Edges (and full explanations) from the seed to the candidates at or above the review
+    threshold. Candidates that cannot reach it (``weights_reaching``, with a margin for
+    ``compare`` summing the same weights in another order) are not explained at all."""
     edges: list[ScoredEdge[int]] = []
     scores: dict[tuple[int, int], PairScore] = {}
     assert seed.record_id is not None
     a = int(seed.record_id)
-    for cand in candidates:
-        if cand.record_id is None or cand.record_id == seed.record_id:
-            continue
+    others = [c for c in candidates
+              if c.record_id is not None and c.record_id != seed.record_id]
+    floor = weight_of(review_threshold)
+    if math.isfinite(floor):
+        rows, _ = weights_reaching([seed, *others], [(0, k) for k in range(1, len(others) + 1)],
+                                   params, floor - _COMPARE_SUM_MARGIN)
+        others = [others[k] for k in rows.tolist()]  # pair k is (seed, others[k])
+    for cand in others:
+        assert cand.record_id is not None
         b = int(cand.record_id)
         s = compare(seed, cand, params)
         if s.match_probability >= review_threshold:

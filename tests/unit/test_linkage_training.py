@@ -21,6 +21,7 @@ from linkage.clustering import ScoredEdge, plan_clusters
 from linkage.comparisons import LOCATION
 from linkage.evaluation import febrl_features, load_febrl, metrics
 from linkage.features import RecordFeatures
+from linkage.incremental import score_candidates
 from linkage.model import ModelParams, compare, default_params, probability, weight_of
 from linkage.threshold_scoring import weights_reaching
 from linkage.training import comparison_matrix, estimate_u, score_matrix, train
@@ -309,3 +310,28 @@ def test_weights_reaching_with_the_default_parameters_equals_scoring_every_pair(
         assert len(expected) > 0
         assert rows.tolist() == expected.tolist()
         assert weights.tolist() == every[expected].tolist()
+
+
+def test_score_candidates_explains_exactly_the_candidates_at_or_above_the_threshold(
+        febrl: tuple[list, list], trained: tuple[ModelParams, object]) -> None:  # type: ignore[type-arg]
+    # Incremental linking skips candidates that cannot reach the review threshold; what it
+    # returns must be what comparing every candidate in full returns.
+    records, _ = febrl
+    params, _ = trained
+    numbered = [replace(r, record_id=str(k + 1)) for k, r in enumerate(records[:300])]
+    found = 0
+    for threshold in (0.6, 0.99, 1e-6):
+        for seed in numbered[:20]:
+            edges, scores = score_candidates(seed, numbered, params, threshold)
+            expected = []
+            for cand in numbered:
+                if cand.record_id == seed.record_id:
+                    continue
+                s = compare(seed, cand, params)
+                if s.match_probability >= threshold:
+                    expected.append((int(seed.record_id), int(cand.record_id), s))
+            assert [(e.a, e.b, e.probability, e.flags) for e in edges] == [
+                (a, b, s.match_probability, s.flags) for a, b, s in expected]
+            assert scores == {(min(a, b), max(a, b)): s for a, b, s in expected}
+            found += len(edges)
+    assert found > 20  # some candidates reach even the review threshold
