@@ -341,3 +341,25 @@ def test_reviews_queued_in_bulk_end_as_pair_by_pair(settings: Settings) -> None:
     assert rows[(5, 6)] == ("rejected", 0.6, "old")
     assert rows[(7, 8)] == ("pending", 0.8, "last")
     assert rows[(100, 5000)] == rows[(699, 5599)] == ("pending", 0.65, "bulk")
+
+
+def test_person_ids_resolve_through_chains_longer_than_one_read(settings: Settings) -> None:
+    # 1,300 persons: 650 chains of two merges (a -> b -> c), read 500 ids a round, so the
+    # survivors are found over several rounds, as in a full re-link's thousands of merges.
+    from indexer.documents import resolve_person_ids
+
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(engine(settings)) as session:
+        for k in range(650):
+            session.add(PersonRow(id=f"c{k}", created_at=now, merged_into=None))
+        session.flush()
+        for k in range(650):
+            session.add(PersonRow(id=f"b{k}", created_at=now, merged_into=f"c{k}"))
+        session.flush()
+        for k in range(650):
+            session.add(PersonRow(id=f"a{k}", created_at=now, merged_into=f"b{k}"))
+    with session_scope(engine(settings)) as session:
+        asked = [f"a{k}" for k in range(650)] + [f"c{k}" for k in range(0, 650, 2)] + [None]
+        resolved = resolve_person_ids(session, asked)
+    # every id met on the way is resolved too (the survivors map to themselves)
+    assert resolved == {f"{x}{k}": f"c{k}" for x in "abc" for k in range(650)}
