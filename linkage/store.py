@@ -560,17 +560,27 @@ def queue_reviews(session: Session, items: Sequence[ReviewItem]) -> int:
     return queued
 
 
+# Past this many records, read the whole pending queue once rather than by record chunks.
+_WHOLE_QUEUE_AT = 20 * _CHUNK
+
+
 def _obsolete_reviews(session: Session, person_of: Mapping[int, str]) -> None:
     """Pending pairs whose records are now one identity need no decision."""
     ids = sorted(person_of)
-    for chunk in _chunks(ids):
-        for review in session.scalars(select(LinkReviewRow).where(
-                LinkReviewRow.status == "pending",
-                or_(LinkReviewRow.record_a.in_(chunk), LinkReviewRow.record_b.in_(chunk)))):
-            pa, pb = person_of.get(review.record_a), person_of.get(review.record_b)
-            if pa is not None and pa == pb:
-                review.status = "obsolete"
-                review.updated_at = utcnow()
+    pending = select(LinkReviewRow).where(LinkReviewRow.status == "pending")
+    if len(ids) > _WHOLE_QUEUE_AT:
+        # A full re-link touches every record: one read of the pending queue, not thousands
+        # of OR-queries (record_b has no index of its own, so each one scanned the queue).
+        found: Iterable[LinkReviewRow] = session.scalars(pending)
+    else:
+        found = (review for chunk in _chunks(ids) for review in session.scalars(
+            pending.where(or_(LinkReviewRow.record_a.in_(chunk),
+                              LinkReviewRow.record_b.in_(chunk)))))
+    for review in found:
+        pa, pb = person_of.get(review.record_a), person_of.get(review.record_b)
+        if pa is not None and pa == pb:
+            review.status = "obsolete"
+            review.updated_at = utcnow()
 
 
 def apply_edges(

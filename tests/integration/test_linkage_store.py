@@ -363,3 +363,29 @@ def test_person_ids_resolve_through_chains_longer_than_one_read(settings: Settin
         resolved = resolve_person_ids(session, asked)
     # every id met on the way is resolved too (the survivors map to themselves)
     assert resolved == {f"{x}{k}": f"c{k}" for x in "abc" for k in range(650)}
+
+
+@pytest.mark.parametrize("whole_queue", [False, True])
+def test_reviews_of_records_now_one_identity_become_obsolete(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, whole_queue: bool) -> None:
+    # A full re-link reads the whole pending queue once; smaller links read it by records.
+    # Both must close exactly the pairs whose records the link made one identity.
+    import linkage.store as store
+
+    if whole_queue:
+        monkeypatch.setattr(store, "_WHOLE_QUEUE_AT", 0)
+    a, b, c = ingest(settings, person("1", identifiers=nhs(NHS[0])),
+                     person("2", agency="HEA", identifiers=nhs(NHS[0])),
+                     person("3", agency="POL", given_names="Zainab", family_name="Begum",
+                            date_of_birth="2012-01-30"))
+    with session_scope(engine(settings)) as session:
+        queue_review(session, a, b, None, 0.7, "queued before the merge")
+        queue_review(session, a, c, None, 0.65, "queued before the merge")
+    outcome = link_full(settings)
+    assert outcome.merges == 1
+    p = persons(settings, [a, b, c])
+    assert p[a] == p[b] != p[c]
+    with session_scope(engine(settings)) as session:
+        status = {(r.record_a, r.record_b): r.status
+                  for r in session.scalars(select(LinkReviewRow))}
+    assert status == {(min(a, b), max(a, b)): "obsolete", (min(a, c), max(a, c)): "pending"}
