@@ -97,8 +97,15 @@ def _workers_for(n: int, workers: int | None) -> int:
 def _over_workers(records: Sequence[RecordFeatures], pairs: PairList,
                   chunk_fn: Callable[[tuple[int, int]], T], chunk: int,
                   workers: int) -> Iterator[T]:
-    """chunk_fn's result for each run of ``chunk`` pairs, in order, from forked workers that
-    inherit records and pairs (``_shared``) rather than receive them pickled."""
+    """chunk_fn's result for each run of ``chunk`` pairs, in order, computed by this process
+    and ``workers - 1`` forked workers that inherit records and pairs (``_shared``) rather
+    than receive them pickled.
+
+    This process takes every ``workers``-th chunk itself instead of only waiting: a worker
+    ends up with a private copy of every page of records it reads (reading an object writes
+    its reference count), so each worker fewer is one copy fewer of the features, about
+    4.7 GB at 1M people, for the same number of busy cores.
+    """
     global _shared
     _shared = (records, pairs)
     # Frozen objects are left alone by the workers' collector, which would otherwise write
@@ -107,8 +114,11 @@ def _over_workers(records: Sequence[RecordFeatures], pairs: PairList,
         with frozen_heap():
             n = len(pairs)
             bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                yield from pool.imap(chunk_fn, bounds)
+            theirs = [b for k, b in enumerate(bounds) if k % workers]
+            with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
+                done = pool.imap(chunk_fn, theirs)
+                for k, b in enumerate(bounds):
+                    yield next(done) if k % workers else chunk_fn(b)
     finally:
         _shared = None
 

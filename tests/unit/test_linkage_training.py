@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import os
 import random
 import re
 from collections import Counter
@@ -335,3 +336,19 @@ def test_score_candidates_explains_exactly_the_candidates_at_or_above_the_thresh
             assert scores == {(min(a, b), max(a, b)): s for a, b, s in expected}
             found += len(edges)
     assert found > 20  # some candidates reach even the review threshold
+
+
+def _where_computed(bounds: tuple[int, int]) -> tuple[tuple[int, int], int]:
+    return bounds, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_the_parent_computes_its_share_of_chunks_and_results_stay_in_order(workers: int) -> None:
+    # The parent takes every workers-th chunk instead of waiting, so one forked worker
+    # fewer holds a copy of the features; the caller still sees every chunk in order.
+    pairs = np.zeros((103, 2), dtype=np.int64)
+    out = list(training._over_workers([], pairs, _where_computed, 10, workers))
+    assert [b for b, _ in out] == [(i, min(i + 10, 103)) for i in range(0, 103, 10)]
+    here = [k for k, (_, pid) in enumerate(out) if pid == os.getpid()]
+    assert here == list(range(0, 11, workers))
+    assert 1 <= len({pid for _, pid in out} - {os.getpid()}) <= workers - 1
