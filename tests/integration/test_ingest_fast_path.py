@@ -200,6 +200,40 @@ def test_parallel_and_serial_ingest_store_the_same(database_url: str, tmp_path: 
     assert snapshots[0] == snapshots[1]
 
 
+@pytest.mark.parametrize("second", ["bad header", "unknown agency", "missing"])
+def test_a_bad_next_file_fails_in_its_own_turn(database_url: str, tmp_path: Path,
+                                               second: str) -> None:
+    """A file that cannot be ingested (unknown agency, no such file, bad header) fails in its
+    own turn, with the parse pool running, and the file before it is stored whole. A guard
+    for any future overlap of one file's parsing with the previous file's storing."""
+    from schemas.ingest.readers import CSV_COLUMNS, FileError
+    from schemas.ingest.service import UnknownAgency
+
+    upgrade(database_url)
+    engine = engine_for(database_url)
+    out = tmp_path / "extracts"
+    out.mkdir()
+    rows = [",".join({"source_system": "sims", "source_id": str(i), "version": "1",
+                      "given_names": f"Child{i}", "family_name": "Smith",
+                      "date_of_birth": "03/04/2015"}.get(c, "") for c in CSV_COLUMNS)
+            for i in range(700)]  # three parse chunks of 256 rows
+    (out / "first.csv").write_text("\n".join([",".join(CSV_COLUMNS), *rows]) + "\n")
+    if second == "bad header":
+        (out / "second.csv").write_text("given_names;family_name\nAnn;Lee\n")
+    elif second == "unknown agency":
+        (out / "second.csv").write_text("\n".join([",".join(CSV_COLUMNS), rows[0]]) + "\n")
+    (out / "agencies.json").write_text(json.dumps(
+        [{"code": "EDU", "name": "Education", "kind": "education"}]))
+    (out / "manifest.json").write_text(json.dumps({"files": [
+        {"agency": "EDU", "path": "first.csv", "format": "csv"},
+        {"agency": "XYZ" if second == "unknown agency" else "EDU", "path": "second.csv",
+         "format": "csv"}]}))
+    with pytest.raises(UnknownAgency if second == "unknown agency" else FileError):
+        ingest_directory(engine, out, workers=2)
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(PersonRecordRow)) == 700
+
+
 def _empty(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in ("outbox", "relationships", "addresses", "identifiers", "person_names",
