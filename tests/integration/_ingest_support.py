@@ -1,10 +1,12 @@
-"""Shared set-up for the ingestion tests: a migrated store that knows one agency."""
+"""Shared set-up for the ingestion tests: a migrated store that knows one agency, and rows
+of the documented CSV."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
 from schemas.db import engine_for, session_scope, upgrade
+from schemas.ingest.readers import CSV_COLUMNS
 from schemas.tables import AgencyRow
 
 
@@ -15,3 +17,15 @@ def store_with_agency(url: str, code: str, name: str, kind: str) -> Engine:
     with session_scope(engine) as session:
         session.add(AgencyRow(code=code, name=name, kind=kind))
     return engine
+
+
+HEADER = ",".join(CSV_COLUMNS)
+
+
+def row(**values: str) -> str:
+    """One line of the documented CSV: a valid person record unless ``values`` say otherwise."""
+    base = {c: "" for c in CSV_COLUMNS}
+    base.update(source_system="sims", version="1", given_names="Kayleigh",
+                family_name="Smith-Jones", date_of_birth="03/04/2015", postcode="ls97ab")
+    base.update(values)
+    return ",".join(base[c] for c in CSV_COLUMNS)

@@ -11,21 +11,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from schemas.db import engine_for, session_scope, upgrade
-from schemas.ingest.readers import CSV_COLUMNS, FileError
+from schemas.ingest.readers import FileError
 from schemas.ingest.service import ingest_file, ingest_payload
 from schemas.ingest.store import UnknownAgency, upsert_batch
 from schemas.records import PersonRecord
 from schemas.tables import AgencyRow, IdentifierRow, OutboxRow, PersonRecordRow
-
-HEADER = ",".join(CSV_COLUMNS)
-
-
-def row(**values: str) -> str:
-    base = {c: "" for c in CSV_COLUMNS}
-    base.update(source_system="sims", version="1", given_names="Kayleigh",
-                family_name="Smith-Jones", date_of_birth="03/04/2015", postcode="ls97ab")
-    base.update(values)
-    return ",".join(base[c] for c in CSV_COLUMNS)
+from tests.integration._ingest_support import HEADER, row
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from schemas.tables import (
     PersonRow,
     utcnow,
 )
-from tests.integration._ingest_support import store_with_agency
+from tests.integration._ingest_support import HEADER, row, store_with_agency
 
 
 @pytest.fixture
@@ -206,22 +206,20 @@ def test_a_bad_next_file_fails_in_its_own_turn(database_url: str, tmp_path: Path
     """A file that cannot be ingested (unknown agency, no such file, bad header) fails in its
     own turn, with the parse pool running, and the file before it is stored whole. A guard
     for any future overlap of one file's parsing with the previous file's storing."""
-    from schemas.ingest.readers import CSV_COLUMNS, FileError
+    from schemas.ingest.readers import FileError
     from schemas.ingest.service import UnknownAgency
 
     upgrade(database_url)
     engine = engine_for(database_url)
     out = tmp_path / "extracts"
     out.mkdir()
-    rows = [",".join({"source_system": "sims", "source_id": str(i), "version": "1",
-                      "given_names": f"Child{i}", "family_name": "Smith",
-                      "date_of_birth": "03/04/2015"}.get(c, "") for c in CSV_COLUMNS)
+    rows = [row(source_id=str(i), given_names=f"Child{i}")
             for i in range(700)]  # three parse chunks of 256 rows
-    (out / "first.csv").write_text("\n".join([",".join(CSV_COLUMNS), *rows]) + "\n")
+    (out / "first.csv").write_text("\n".join([HEADER, *rows]) + "\n")
     if second == "bad header":
         (out / "second.csv").write_text("given_names;family_name\nAnn;Lee\n")
     elif second == "unknown agency":
-        (out / "second.csv").write_text("\n".join([",".join(CSV_COLUMNS), rows[0]]) + "\n")
+        (out / "second.csv").write_text("\n".join([HEADER, rows[0]]) + "\n")
     (out / "agencies.json").write_text(json.dumps(
         [{"code": "EDU", "name": "Education", "kind": "education"}]))
     (out / "manifest.json").write_text(json.dumps({"files": [
