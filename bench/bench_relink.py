@@ -23,9 +23,12 @@ for anything large (``nohup ... > LOG 2>&1 &``).
    by wrapping the functions it calls: load features, blocking, comparisons (fork pool),
    scoring, edges (probabilities, safety flags, explanations of review pairs), clustering +
    SQL writes + commit.
-4. Splink (child process): Splink 5 + DuckDB on that table with the configuration of
+4. Splink (child process): Splink 5 + DuckDB on that table with the comparisons of
    ``casesearch eval linkage`` (``linkage.evaluation.splink_link``), trained without labels,
    clustered at the same threshold as casesearch's automatic links (link_auto_threshold).
+   Blocking (``--splink-blocking``): ``single``, the evaluation's one-field rules, or
+   ``two_field``, rules that join two fields as casesearch's keys do (at 1M people the
+   one-field rules ask for 7.1 billion comparisons). ``--no-casesearch`` runs Splink alone.
 5. scoring (this process): casesearch's clusters are the identities in the copy after
    ``link_full`` (person ids resolved through ``merged_into``), Splink's are its clusters.
    Pairwise precision / recall / F1 (record pairs in one cluster), B-cubed F1, and wrong
@@ -68,6 +71,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from linkage.evaluation import SPLINK_BLOCKINGS  # noqa: E402
 
 MIB = 1024.0
 
@@ -233,7 +238,7 @@ def child_casesearch(url: str, data_dir: str, train: bool) -> dict[str, Any]:
     return out
 
 
-def child_splink(table: str, out: str, threshold: float) -> dict[str, Any]:
+def child_splink(table: str, out: str, threshold: float, blocking: str) -> dict[str, Any]:
     """Splink on the features table; writes {rec_id: cluster} to ``out``."""
     import pandas as pd
 
@@ -243,7 +248,7 @@ def child_splink(table: str, out: str, threshold: float) -> dict[str, Any]:
     df = pd.read_parquet(table)
     ids = [c for c in SPLINK_ID_COLUMNS if c in df.columns]
     log(f"splink: {len(df)} records, identifier columns {ids}")
-    run = splink_link(df, identifier_columns=ids, threshold=threshold)
+    run = splink_link(df, identifier_columns=ids, threshold=threshold, blocking=blocking)
     total = time.perf_counter() - started
     Path(out).write_text(json.dumps(run.assign))
     import duckdb
@@ -251,7 +256,7 @@ def child_splink(table: str, out: str, threshold: float) -> dict[str, Any]:
 
     return {"records": len(df), "seconds": round(run.seconds, 2),
             "child_seconds": round(total, 2), "predicted_pairs": run.predicted_pairs,
-            "threshold": threshold, "identifier_columns": ids,
+            "threshold": threshold, "identifier_columns": ids, "blocking": blocking,
             "splink": splink.__version__, "duckdb": duckdb.__version__, **_usage()}
 
 
@@ -559,6 +564,13 @@ def main() -> None:
                     "link_full then reads features from it, as in production")
     ap.add_argument("--no-splink", action="store_true",
                     help="casesearch only: no Splink run and no Splink input table")
+    ap.add_argument("--splink-blocking", choices=SPLINK_BLOCKINGS, default="single",
+                    help="Splink's blocking rules: single (the FEBRL evaluation's, one field "
+                         "a rule) or two_field (two fields a rule, as casesearch's own keys; "
+                         "the one that fits 1M people)")
+    ap.add_argument("--no-casesearch", action="store_true",
+                    help="Splink only (a reference for an earlier casesearch run on the "
+                         "same store)")
     ap.add_argument("--json", type=Path, default=None, help="save the results here")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -569,7 +581,7 @@ def main() -> None:
         elif kind == "casesearch":
             report = child_casesearch(rest[0], rest[1], rest[2] == "train")
         elif kind == "splink":
-            report = child_splink(rest[0], rest[1], float(rest[2]))
+            report = child_splink(rest[0], rest[1], float(rest[2]), rest[3])
         else:
             raise SystemExit(f"unknown child {kind}")
         print(json.dumps(report), flush=True)
@@ -615,17 +627,21 @@ def main() -> None:
     if not args.no_splink:
         features = run_child("features", url, str(data_dir), str(table), cwd=work)
         log(f"features: {features['records']} records in {features['seconds']:.1f}s")
-    casesearch = run_child("casesearch", url, str(data_dir),
-                           "train" if args.train else "default", cwd=work)
-    log(f"casesearch: link_full {casesearch['seconds']:.1f}s, "
-        f"peak {casesearch['peak_rss_mib']:.0f} MiB")
+    casesearch: dict[str, Any] = {}
+    if not args.no_casesearch:
+        casesearch = run_child("casesearch", url, str(data_dir),
+                               "train" if args.train else "default", cwd=work)
+        log(f"casesearch: link_full {casesearch['seconds']:.1f}s, "
+            f"peak {casesearch['peak_rss_mib']:.0f} MiB")
     splink: dict[str, Any] = {}
     if not args.no_splink:
-        splink = run_child("splink", str(table), str(clusters_json), str(threshold), cwd=work)
+        splink = run_child("splink", str(table), str(clusters_json), str(threshold),
+                           args.splink_blocking, cwd=work)
         log(f"splink: {splink['seconds']:.1f}s, peak {splink['peak_rss_mib']:.0f} MiB")
 
     ids = sorted(truth)
-    quality = {"casesearch": scores(casesearch_clusters(url, ids), truth)}
+    quality = ({} if args.no_casesearch
+               else {"casesearch": scores(casesearch_clusters(url, ids), truth)})
     if splink:
         assign = json.loads(clusters_json.read_text())
         quality["splink"] = scores({r: assign.get(str(r), f"single-{r}") for r in ids}, truth)
@@ -642,13 +658,13 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, default=str))
-    if splink:
+    if splink and casesearch:
         print_table(result)
     else:
         print(json.dumps(result, indent=2, default=str))
     nan = math.nan
-    print(f"relink_seconds={casesearch['seconds']:.1f} "
-          f"relink_peak_mib={casesearch['peak_rss_mib']:.0f} "
+    print(f"relink_seconds={casesearch.get('seconds', nan):.1f} "
+          f"relink_peak_mib={casesearch.get('peak_rss_mib', nan):.0f} "
           f"splink_seconds={splink.get('seconds', nan):.1f} "
           f"splink_peak_mib={splink.get('peak_rss_mib', nan):.0f}", flush=True)
 
