@@ -42,6 +42,7 @@ from opensearchpy import OpenSearch, helpers  # noqa: E402
 from sqlalchemy import create_engine, func, select, text, update  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from analyzers.opensearch import search_concurrency_settings  # noqa: E402
 from indexer.bulk import index_actions  # noqa: E402
 from indexer.client import make_client  # noqa: E402
 from indexer.documents import IndexDoc, iter_all_person_docs  # noqa: E402
@@ -235,8 +236,12 @@ def check_settings(client: OpenSearch, physical: dict[str, str]) -> None:
                 if k.removeprefix("index.").split(".")[0] not in _GENERATED_SETTINGS}
 
     persons, notes = own(physical["persons"]), own(physical["notes"])
+    # The persons index alone also searches its segments concurrently (production's choice).
+    notes.update({f"index.{k}": str(v) for k, v in search_concurrency_settings().items()})
     if persons != notes:
-        diff = sorted(set(persons.items()) ^ set(notes.items()))
+        # Values may be lists (flat settings keep arrays): compare their text.
+        diff = sorted((k, repr(persons.get(k)), repr(notes.get(k)))
+                      for k in set(persons) | set(notes) if persons.get(k) != notes.get(k))
         raise SystemExit(f"persons index settings differ from production's: {diff}")
 
 

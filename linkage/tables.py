@@ -82,6 +82,8 @@ class LinkReviewRow(Base):
     __table_args__ = (
         UniqueConstraint("record_a", "record_b", name="uq_link_reviews_pair"),
         Index("ix_link_reviews_status", "status", "probability"),
+        # A merge finds its records' pending pairs by either side (record_a leads the pair).
+        Index("ix_link_reviews_b", "record_b"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     record_a: Mapped[int] = mapped_column(BigInteger)  # record_a < record_b
