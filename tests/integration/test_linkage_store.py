@@ -389,3 +389,56 @@ def test_reviews_of_records_now_one_identity_become_obsolete(
         status = {(r.record_a, r.record_b): r.status
                   for r in session.scalars(select(LinkReviewRow))}
     assert status == {(min(a, b), max(a, b)): "obsolete", (min(a, c), max(a, c)): "pending"}
+
+
+@pytest.mark.parametrize("set_based_at", [0, 10**9])
+def test_many_merges_in_one_call_repoint_records_and_earlier_merges(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, set_based_at: int) -> None:
+    # A full re-link merges thousands of persons in one call; on PostgreSQL the updates then
+    # go one statement a chunk (0: always) rather than one a row (10**9: never). Either way:
+    # every moved record points at its survivor, and a person merged earlier into an
+    # absorbed one is re-pointed at the survivor.
+    import linkage.store as store
+    from linkage.store import MergeGroup, merge_groups
+
+    monkeypatch.setattr(store, "_SET_BASED_AT", set_based_at)
+    monkeypatch.setattr(store, "_SET_BASED_CHUNK", 7)  # several chunks
+    n = 40
+    report = ingest_payload(engine(settings), [person(str(k)) for k in range(3 * n)])
+    assert not report.rejections
+    with session_scope(engine(settings)) as session:
+        rows = session.execute(select(PersonRecordRow.source_id, PersonRecordRow.id,
+                                      PersonRecordRow.person_id)).all()
+        created = dict(session.execute(select(PersonRow.id, PersonRow.created_at)).all())
+    record_of = {int(s): int(r) for s, r, _ in rows}
+    person_of = {int(s): str(p) for s, _, p in rows}
+
+    def oldest(*ps: str) -> str:
+        return min(ps, key=lambda p: (created[p], p))
+
+    # First: the k-th "x" person (source 2n+k) into the k-th "b" person (n+k).
+    with session_scope(engine(settings)) as session:
+        first = merge_groups(session, [MergeGroup([person_of[n + k], person_of[2 * n + k]])
+                                       for k in range(n)], source="test")
+    holder = {k: s for k, (s, _) in enumerate(first)}  # who holds b's and x's records
+    gone = {k: next(p for p in (person_of[n + k], person_of[2 * n + k]) if p != holder[k])
+            for k in range(n)}
+    # Then the k-th "a" person with that holder: one call, n merges.
+    with session_scope(engine(settings)) as session:
+        second = merge_groups(session, [MergeGroup([person_of[k], holder[k]])
+                                        for k in range(n)], source="test")
+    assert [s for s, _ in second] == [oldest(person_of[k], holder[k]) for k in range(n)]
+    with session_scope(engine(settings)) as session:
+        now = dict(session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id)).all())
+        into = dict(session.execute(select(PersonRow.id, PersonRow.merged_into)).all())
+        events = session.scalar(select(func.count()).select_from(LinkEventRow))
+    for k, (survivor, moved) in enumerate(second):
+        ids = [record_of[k], record_of[n + k], record_of[2 * n + k]]
+        assert all(now[r] == survivor for r in ids)
+        held = [person_of[k], holder[k], holder[k]]  # after the first call
+        assert sorted(moved) == sorted(r for r, h in zip(ids, held, strict=True)
+                                       if h != survivor)
+        other = holder[k] if survivor == person_of[k] else person_of[k]
+        assert into[survivor] is None and into[other] == survivor
+        assert into[gone[k]] == survivor  # was merged into the holder: now straight through
+    assert events == 2 * n
