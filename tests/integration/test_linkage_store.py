@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from linkage.store import (
     queue_review,
     queue_reviews,
 )
-from linkage.tables import LinkConstraintRow, LinkEventRow, LinkReviewRow
+from linkage.tables import LinkConstraintRow, LinkEventRow, LinkReviewRow, RecordMembershipRow
 from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest.service import ingest_payload
 from schemas.settings import Settings, load_settings
@@ -432,6 +433,19 @@ def test_many_merges_in_one_call_repoint_records_and_earlier_merges(
         now = dict(session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id)).all())
         into = dict(session.execute(select(PersonRow.id, PersonRow.merged_into)).all())
         events = session.scalar(select(func.count()).select_from(LinkEventRow))
+        open_rows = session.execute(select(RecordMembershipRow.record_id,
+                                           RecordMembershipRow.person_id)
+                                    .where(RecordMembershipRow.valid_to.is_(None))).all()
+        outbox = session.execute(select(OutboxRow.entity_id, OutboxRow.created_at,
+                                        OutboxRow.attempts)
+                                 .where(OutboxRow.entity_type == "person_record",
+                                        OutboxRow.processed_at.is_(None))).all()
+    # One open membership a moved record, at its survivor; an outbox row for every move.
+    assert dict(open_rows) == {r: now[r] for r in {r for r, _ in open_rows}}
+    ever_moved = {r for _, moved in [*first, *second] for r in moved}
+    assert sorted(r for r, _ in open_rows) == sorted(ever_moved)
+    moves = Counter(e for e, _, _ in outbox)
+    assert all(at is not None and tries == 0 for _, at, tries in outbox)
     for k, (survivor, moved) in enumerate(second):
         ids = [record_of[k], record_of[n + k], record_of[2 * n + k]]
         assert all(now[r] == survivor for r in ids)
@@ -441,4 +455,5 @@ def test_many_merges_in_one_call_repoint_records_and_earlier_merges(
         other = holder[k] if survivor == person_of[k] else person_of[k]
         assert into[survivor] is None and into[other] == survivor
         assert into[gone[k]] == survivor  # was merged into the holder: now straight through
+        assert all(moves[r] >= 1 for r in moved)
     assert events == 2 * n
