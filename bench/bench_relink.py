@@ -238,7 +238,8 @@ def child_casesearch(url: str, data_dir: str, train: bool) -> dict[str, Any]:
     return out
 
 
-def child_splink(table: str, out: str, threshold: float, blocking: str) -> dict[str, Any]:
+def child_splink(table: str, out: str, threshold: float, blocking: str,
+                 memory_limit: str) -> dict[str, Any]:
     """Splink on the features table; writes {rec_id: cluster} to ``out``."""
     import pandas as pd
 
@@ -248,7 +249,8 @@ def child_splink(table: str, out: str, threshold: float, blocking: str) -> dict[
     df = pd.read_parquet(table)
     ids = [c for c in SPLINK_ID_COLUMNS if c in df.columns]
     log(f"splink: {len(df)} records, identifier columns {ids}")
-    run = splink_link(df, identifier_columns=ids, threshold=threshold, blocking=blocking)
+    run = splink_link(df, identifier_columns=ids, threshold=threshold, blocking=blocking,
+                      memory_limit=memory_limit)
     total = time.perf_counter() - started
     Path(out).write_text(json.dumps(run.assign))
     import duckdb
@@ -257,6 +259,7 @@ def child_splink(table: str, out: str, threshold: float, blocking: str) -> dict[
     return {"records": len(df), "seconds": round(run.seconds, 2),
             "child_seconds": round(total, 2), "predicted_pairs": run.predicted_pairs,
             "threshold": threshold, "identifier_columns": ids, "blocking": blocking,
+            "memory_limit": memory_limit,
             "splink": splink.__version__, "duckdb": duckdb.__version__, **_usage()}
 
 
@@ -568,6 +571,8 @@ def main() -> None:
                     help="Splink's blocking rules: single (the FEBRL evaluation's, one field "
                          "a rule) or two_field (two fields a rule, as casesearch's own keys; "
                          "the one that fits 1M people)")
+    ap.add_argument("--splink-memory", default="10GB",
+                    help="DuckDB's memory limit for Splink (it spills to disk past it)")
     ap.add_argument("--no-casesearch", action="store_true",
                     help="Splink only (a reference for an earlier casesearch run on the "
                          "same store)")
@@ -581,7 +586,7 @@ def main() -> None:
         elif kind == "casesearch":
             report = child_casesearch(rest[0], rest[1], rest[2] == "train")
         elif kind == "splink":
-            report = child_splink(rest[0], rest[1], float(rest[2]), rest[3])
+            report = child_splink(rest[0], rest[1], float(rest[2]), rest[3], rest[4])
         else:
             raise SystemExit(f"unknown child {kind}")
         print(json.dumps(report), flush=True)
@@ -636,7 +641,7 @@ def main() -> None:
     splink: dict[str, Any] = {}
     if not args.no_splink:
         splink = run_child("splink", str(table), str(clusters_json), str(threshold),
-                           args.splink_blocking, cwd=work)
+                           args.splink_blocking, args.splink_memory, cwd=work)
         log(f"splink: {splink['seconds']:.1f}s, peak {splink['peak_rss_mib']:.0f} MiB")
 
     ids = sorted(truth)

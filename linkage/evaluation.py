@@ -377,13 +377,17 @@ def _splink_rules(blocking: str, identifier_columns: Sequence[str]
 
 def splink_link(df: Any, *, link_only: bool = False,
                 identifier_columns: Sequence[str] = ("soc_sec_id",),
-                threshold: float = 0.99, blocking: str = "single") -> SplinkRun:
+                threshold: float = 0.99, blocking: str = "single",
+                memory_limit: str | None = None) -> SplinkRun:
     """Splink 5 with DuckDB on a FEBRL-shaped table (rec_id, source, given_name, surname,
     street_number, address_1, suburb, postcode, date_of_birth as YYYYMMDD, and the
     identifier columns): names with term-frequency adjustment, date of birth, postcode,
     address, each identifier; trained without labels (random-sampling u, EM over three
     blocking rules), clustered at ``threshold``. ``seconds`` covers settings to clusters.
-    ``blocking``: one of ``SPLINK_BLOCKINGS``."""
+    ``blocking``: one of ``SPLINK_BLOCKINGS``. ``memory_limit`` (DuckDB's, e.g. "10GB"):
+    past it DuckDB spills to disk; its default, 80 % of RAM, let a 1M-people run be killed
+    for memory on a 24 GB machine."""
+    import duckdb
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
@@ -411,7 +415,10 @@ def splink_link(df: Any, *, link_only: bool = False,
         blocking_rules_to_generate_predictions=rules,
         retain_intermediate_calculation_columns=False,
     )
-    db_api = DuckDBAPI()
+    connection = duckdb.connect()
+    if memory_limit is not None:
+        connection.execute(f"SET memory_limit = '{memory_limit}'")
+    db_api = DuckDBAPI(connection)
     if link_only:
         tables = [db_api.register(df[df["source"] == s].drop(columns=["source"]),
                                   dataset_display_name=s) for s in ("A", "B")]
@@ -427,13 +434,16 @@ def splink_link(df: Any, *, link_only: bool = False,
     predictions = linker.inference.predict(threshold_match_probability=threshold)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=threshold)
-    cdf = clusters.as_pandas_dataframe()
+    # Only the two columns needed, and the predictions counted in DuckDB: at 1M people
+    # pandas copies of either table would be gigabytes.
+    cdf = clusters.as_duckdbpyrelation().project("rec_id, cluster_id").df()
+    predicted = int(predictions.as_duckdbpyrelation().aggregate("count(*)").fetchall()[0][0])
     seconds = time.perf_counter() - started
     assign: dict[str, int] = {
         str(r): int(hash(c)) for r, c in zip(cdf["rec_id"], cdf["cluster_id"], strict=True)}
     for n in df["rec_id"]:
         assign.setdefault(str(n), hash(("single", str(n))))
-    return SplinkRun(assign, len(predictions.as_pandas_dataframe()), seconds)
+    return SplinkRun(assign, predicted, seconds)
 
 
 def splink_frame(records: Sequence[RecordFeatures],
