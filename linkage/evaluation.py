@@ -484,10 +484,12 @@ def splink_frame(records: Sequence[RecordFeatures],
     return df.drop(columns=empty)
 
 
-def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.99) -> EvalResult:
+def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.99,
+               blocking: str = "single") -> EvalResult:
     """Splink 5 with DuckDB on FEBRL: the usual FEBRL configuration (``splink_link``: names
     with term-frequency adjustment, date of birth, postcode, address, social security id),
-    trained without labels, clustered at the same threshold."""
+    trained without labels, clustered at the same threshold; blocked as ``blocking`` says
+    (``SPLINK_BLOCKINGS``)."""
     df, links, link_only = load_febrl(dataset)
     cols = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb",
             "postcode", "state", "date_of_birth", "soc_sec_id"]
@@ -498,7 +500,7 @@ def run_splink(dataset: str, *, identifiers: bool = True, threshold: float = 0.9
         df[c] = df[c].map(lambda v: None if v == "" else v)
     run = splink_link(df, link_only=link_only,
                       identifier_columns=("soc_sec_id",) if identifiers else (),
-                      threshold=threshold)
+                      threshold=threshold, blocking=blocking)
     nodes = [str(r) for r in df["rec_id"]]
     m = metrics(nodes, run.assign, links)  # type: ignore[arg-type]
     return EvalResult("splink", m, run.seconds, {"predicted_pairs": run.predicted_pairs})
