@@ -33,6 +33,18 @@ def utcnow() -> dt.datetime:
 # BigInteger ids on PostgreSQL, INTEGER (rowid alias) on SQLite.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
+# Keys checked by the store. Records' agency_code (-> agencies.code) and the child rows'
+# record_id (-> person_records.id) have no foreign keys: PostgreSQL checks a foreign key one
+# row at a time, and those checks were a third of its CPU in an ingest (BENCHMARKS.md,
+# Ingestion, session 11). Instead:
+# * the store locks the agencies of each batch (FOR KEY SHARE, as a foreign key would) and
+#   refuses the whole batch if one is unknown (schemas.ingest.store);
+# * child rows are written only by the store, in the transaction that writes their record;
+# * triggers (migration 0006) refuse deleting or renaming an agency that holds records, and
+#   delete a person record's child rows with it (the old ON DELETE CASCADE);
+# * ``schemas.integrity.dangling_keys`` counts any row these rules would have refused.
+# The identity keys (person_records.person_id, persons.merged_into) keep their foreign keys.
+
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -63,8 +75,9 @@ class PersonRecordRow(Base):
         Index("ix_person_records_person", "person_id"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE),
-                                             ForeignKey("agencies.code"))
+    # Refers to agencies.code; checked by the store once a batch, not by a foreign key
+    # ("Keys checked by the store" above).
+    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE))
     source_system: Mapped[str] = mapped_column(String(limits.SOURCE_SYSTEM))
     source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
     version: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -87,20 +100,23 @@ class PersonRecordRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     names: Mapped[list[PersonNameRow]] = relationship(
+        primaryjoin="PersonRecordRow.id == foreign(PersonNameRow.record_id)",
         cascade="all, delete-orphan", order_by="PersonNameRow.id", lazy="selectin")
     identifiers: Mapped[list[IdentifierRow]] = relationship(
+        primaryjoin="PersonRecordRow.id == foreign(IdentifierRow.record_id)",
         cascade="all, delete-orphan", order_by="IdentifierRow.id", lazy="selectin")
     addresses: Mapped[list[AddressRow]] = relationship(
+        primaryjoin="PersonRecordRow.id == foreign(AddressRow.record_id)",
         cascade="all, delete-orphan", order_by="AddressRow.id", lazy="selectin")
     relationships: Mapped[list[RelationshipRow]] = relationship(
+        primaryjoin="PersonRecordRow.id == foreign(RelationshipRow.record_id)",
         cascade="all, delete-orphan", order_by="RelationshipRow.id", lazy="selectin")
 
 
 class PersonNameRow(Base):
     __tablename__ = "person_names"
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[int] = mapped_column(IdType, index=True)  # person_records.id
     type: Mapped[str] = mapped_column(String(12))
     given_names: Mapped[str | None] = mapped_column(String(limits.NAME))
     family_name: Mapped[str | None] = mapped_column(String(limits.NAME))
@@ -112,8 +128,7 @@ class IdentifierRow(Base):
     __tablename__ = "identifiers"
     __table_args__ = (Index("ix_identifiers_value", "type", "value"),)
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[int] = mapped_column(IdType, index=True)  # person_records.id
     type: Mapped[str] = mapped_column(String(20))
     value: Mapped[str] = mapped_column(String(limits.IDENTIFIER_VALUE))
     valid: Mapped[bool] = mapped_column(Boolean)
@@ -126,8 +141,7 @@ class IdentifierRow(Base):
 class AddressRow(Base):
     __tablename__ = "addresses"
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[int] = mapped_column(IdType, index=True)  # person_records.id
     type: Mapped[str] = mapped_column(String(12))
     lines: Mapped[list[Any]] = mapped_column(JSON)
     postcode: Mapped[str | None] = mapped_column(String(limits.POSTCODE), index=True)
@@ -139,8 +153,7 @@ class AddressRow(Base):
 class RelationshipRow(Base):
     __tablename__ = "relationships"
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("person_records.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[int] = mapped_column(IdType, index=True)  # person_records.id
     type: Mapped[str] = mapped_column(String(20))
     # Resolved against the same agency and source system when read.
     related_source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
@@ -152,8 +165,9 @@ class CaseRow(Base):
         UniqueConstraint("agency_code", "source_system", "source_id", name="uq_case_source"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE),
-                                             ForeignKey("agencies.code"))
+    # Refers to agencies.code; checked by the store once a batch, not by a foreign key
+    # ("Keys checked by the store" above).
+    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE))
     source_system: Mapped[str] = mapped_column(String(limits.SOURCE_SYSTEM))
     source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
     version: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -176,8 +190,9 @@ class CaseNoteRow(Base):
         Index("ix_case_notes_case", "agency_code", "source_system", "case_source_id"),
     )
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE),
-                                             ForeignKey("agencies.code"))
+    # Refers to agencies.code; checked by the store once a batch, not by a foreign key
+    # ("Keys checked by the store" above).
+    agency_code: Mapped[str] = mapped_column(String(limits.AGENCY_CODE))
     source_system: Mapped[str] = mapped_column(String(limits.SOURCE_SYSTEM))
     source_id: Mapped[str] = mapped_column(String(limits.SOURCE_ID))
     version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from schemas.db import session_scope
 from schemas.ingest.outcome import IngestReport, Rejection
@@ -114,6 +115,8 @@ def _upsert_once(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
     by_entity = dedupe(items, report)
     with session_scope(engine) as session:
         postgres = session.get_bind().dialect.name == "postgresql"
+        _lock_agencies(session, {key[0] for bucket in by_entity.values() for key in bucket},
+                       postgres)
         now = utcnow()
         for entity, bucket in by_entity.items():
             if postgres:
@@ -122,6 +125,26 @@ def _upsert_once(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
                 from schemas.ingest.core import upsert_entity
             upsert_entity(session, entity, bucket, report, now)
     return report
+
+
+def _lock_agencies(session: Session, codes: set[str], postgres: bool) -> None:
+    """Refuse a batch with an unknown agency, and hold its agencies until it commits.
+
+    What the foreign key agency_code -> agencies did for each row, done once a batch: the
+    readers and the API reject a row of an unknown agency before it gets here, so this
+    guards the store itself. FOR KEY SHARE (PostgreSQL) makes a concurrent delete or rename
+    of one of these agencies wait for this batch, and its trigger then sees the batch's rows
+    (migration 0006); SQLite has one writer at a time.
+    """
+    if not codes:
+        return
+    query = select(AgencyRow.code).where(AgencyRow.code.in_(sorted(codes)))
+    if postgres:
+        query = query.with_for_update(key_share=True)
+    missing = codes - set(session.scalars(query))
+    if missing:
+        listed = ", ".join(map(repr, sorted(missing)))
+        raise UnknownAgency(f"source.agency: unknown agency {listed}; the batch was not stored")
 
 
 def child_rows(changed: Sequence[tuple[int, Prepared]]) -> list[list[Any]]:

@@ -21,7 +21,8 @@ from schemas.ingest.directory import ingest_directory
 from schemas.ingest.outcome import IngestReport
 from schemas.ingest.prepare import ROW_COLUMNS, prepare
 from schemas.ingest.staging import copy_rows, create_stage, insert_sql, update_sql
-from schemas.ingest.store import TABLE_FOR, upsert_batch, upsert_prepared
+from schemas.ingest.store import TABLE_FOR, UnknownAgency, upsert_batch, upsert_prepared
+from schemas.integrity import dangling_keys
 from schemas.records import CaseNote, PersonRecord
 from schemas.synthetic import generate_extracts
 from schemas.tables import (
@@ -102,11 +103,12 @@ def test_update_replaces_children_and_keeps_the_identity(engine: Engine) -> None
 
 
 def test_a_failed_batch_leaves_nothing_behind(engine: Engine) -> None:
-    """A batch that fails (unknown agency) rolls back whole; the next one is counted exactly."""
+    """A batch that fails (unknown agency, which the store checks itself) stores nothing;
+    the next one is counted exactly."""
     bad = PersonRecord.model_validate({**person("z", 1).model_dump(),
                                        "source": {"agency": "ZZZ", "source_system": "niche",
                                                   "source_id": "z", "version": 1}})
-    with pytest.raises(Exception, match="(?i)foreign key"):
+    with pytest.raises(UnknownAgency, match="source.agency: unknown agency 'ZZZ'"):
         upsert_batch(engine, [(1, person("a", 1)), (2, bad)])
     assert count(engine, PersonRecordRow) == count(engine, OutboxRow) == 0
     assert count(engine, PersonRow) == 0
@@ -192,6 +194,7 @@ def test_parallel_and_serial_ingest_store_the_same(database_url: str, tmp_path: 
                 seen |= {(path.name.removesuffix(".rejects.csv"), int(row["line"]))
                          for row in csv.DictReader(fh)}
         assert seen == planted, workers
+        assert set(dangling_keys(engine).values()) == {0}, workers
         snapshots.append(_snapshot(engine))
         # A replay through the other path changes nothing.
         replay = ingest_directory(engine, out, workers=2 - workers)
@@ -207,7 +210,6 @@ def test_a_bad_next_file_fails_in_its_own_turn(database_url: str, tmp_path: Path
     own turn, with the parse pool running, and the file before it is stored whole. A guard
     for any future overlap of one file's parsing with the previous file's storing."""
     from schemas.ingest.readers import FileError
-    from schemas.ingest.service import UnknownAgency
 
     upgrade(database_url)
     engine = engine_for(database_url)

@@ -1,0 +1,46 @@
+"""Rows whose references the store checks itself rather than through foreign keys.
+
+Records' agency_code and child rows' record_id have no foreign keys (schemas.tables, "Keys
+checked by the store"). This counts the rows that such keys would have refused, so a test,
+or an operator after a restore, can show there are none.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, Table, exists, func, select
+
+from schemas.db import session_scope
+from schemas.tables import (
+    AddressRow,
+    AgencyRow,
+    CaseNoteRow,
+    CaseRow,
+    IdentifierRow,
+    PersonNameRow,
+    PersonRecordRow,
+    RelationshipRow,
+)
+
+__all__ = ["dangling_keys"]
+
+_CHILDREN: tuple[Table, ...] = tuple(
+    row.__table__ for row in (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow))  # type: ignore[misc]
+_RECORDS: tuple[Table, ...] = tuple(
+    row.__table__ for row in (PersonRecordRow, CaseRow, CaseNoteRow))  # type: ignore[misc]
+
+
+def dangling_keys(engine: Engine) -> dict[str, int]:
+    """Per "table.column", how many rows refer to something that does not exist (0 each)."""
+    records = PersonRecordRow.__table__
+    agencies = AgencyRow.__table__
+    counts: dict[str, int] = {}
+    with session_scope(engine) as session:
+        for child in _CHILDREN:
+            orphan = ~exists().where(records.c.id == child.c.record_id)
+            counts[f"{child.name}.record_id"] = session.scalar(
+                select(func.count()).select_from(child).where(orphan)) or 0
+        for table in _RECORDS:
+            unknown = ~exists().where(agencies.c.code == table.c.agency_code)
+            counts[f"{table.name}.agency_code"] = session.scalar(
+                select(func.count()).select_from(table).where(unknown)) or 0
+    return counts
