@@ -7,26 +7,13 @@ or an operator after a restore, can show there are none.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Table, exists, func, select
+from sqlalchemy import Engine, exists, func, select
 
 from schemas.db import session_scope
-from schemas.tables import (
-    AddressRow,
-    AgencyRow,
-    CaseNoteRow,
-    CaseRow,
-    IdentifierRow,
-    PersonNameRow,
-    PersonRecordRow,
-    RelationshipRow,
-)
+from schemas.ingest.store import CHILD_TABLES, TABLE_FOR
+from schemas.tables import AgencyRow, PersonRecordRow
 
 __all__ = ["dangling_keys"]
-
-_CHILDREN: tuple[Table, ...] = tuple(
-    row.__table__ for row in (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow))  # type: ignore[misc]
-_RECORDS: tuple[Table, ...] = tuple(
-    row.__table__ for row in (PersonRecordRow, CaseRow, CaseNoteRow))  # type: ignore[misc]
 
 
 def dangling_keys(engine: Engine) -> dict[str, int]:
@@ -35,11 +22,11 @@ def dangling_keys(engine: Engine) -> dict[str, int]:
     agencies = AgencyRow.__table__
     counts: dict[str, int] = {}
     with session_scope(engine) as session:
-        for child in _CHILDREN:
+        for child in CHILD_TABLES:
             orphan = ~exists().where(records.c.id == child.c.record_id)
             counts[f"{child.name}.record_id"] = session.scalar(
                 select(func.count()).select_from(child).where(orphan)) or 0
-        for table in _RECORDS:
+        for table in TABLE_FOR.values():
             unknown = ~exists().where(agencies.c.code == table.c.agency_code)
             counts[f"{table.name}.agency_code"] = session.scalar(
                 select(func.count()).select_from(table).where(unknown)) or 0
