@@ -6,10 +6,13 @@ triggers of migration 0006 must keep every rule those keys kept, on both backend
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -17,6 +20,7 @@ from schemas.db import session_scope
 from schemas.ingest.store import UnknownAgency, upsert_batch
 from schemas.integrity import dangling_keys
 from schemas.records import PersonRecord
+from schemas.settings import get_settings
 from schemas.tables import (
     AddressRow,
     AgencyRow,
@@ -25,6 +29,7 @@ from schemas.tables import (
     PersonRecordRow,
     RelationshipRow,
 )
+from search_api.cli import data_cmd
 from tests.integration._ingest_support import store_with_agency
 
 CHILDREN = (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow)
@@ -149,3 +154,33 @@ def test_deleting_an_agency_waits_for_a_batch_that_stores_its_records(
                 "now(), now(), 'h', 'unknown', false, false, 'not_recorded', 'normal', '{}')"))
         deleter.join(10)
     assert len(outcome) == 1 and "agency holds records" in outcome[0]
+
+
+def test_check_store_command_reports_dangling_rows(engine: Engine, database_url: str,
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    # The CLI reads the environment, where only real settings may be (no CASESEARCH_TEST_*).
+    for key in [k for k in os.environ if k.startswith("CASESEARCH_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("CASESEARCH_DATABASE_URL", database_url)
+    monkeypatch.setenv("CASESEARCH_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    app = typer.Typer()
+    data_cmd.register(app)
+    runner = CliRunner()
+    try:
+        upsert_batch(engine, [(1, person("a"))])
+        good = runner.invoke(app, ["check-store"])
+        assert good.exit_code == 0, good.output
+        assert "every reference holds" in good.output
+        with session_scope(engine) as session:
+            session.execute(text(
+                "INSERT INTO identifiers (record_id, type, value, valid) "
+                "VALUES (987654, 'upn', 'x', false)"))
+        bad = runner.invoke(app, ["check-store"])
+        assert bad.exit_code == 1
+        assert "1 rows of identifiers.record_id refer to nothing" in bad.output
+    finally:
+        get_settings.cache_clear()
