@@ -35,7 +35,7 @@ IdType = BigInteger().with_variant(Integer(), "sqlite")
 
 # Keys checked by the store. Records' agency_code (-> agencies.code) and the child rows'
 # record_id (-> person_records.id) have no foreign keys: PostgreSQL checks a foreign key one
-# row at a time, and those checks were a third of its CPU in an ingest (BENCHMARKS.md,
+# row at a time, and those checks were a quarter of its CPU in an ingest (BENCHMARKS.md,
 # Ingestion, session 11). Instead:
 # * the store locks the agencies of each batch (FOR KEY SHARE, as a foreign key would) and
 #   refuses the whole batch if one is unknown (schemas.ingest.store);

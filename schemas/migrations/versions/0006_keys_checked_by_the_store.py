@@ -4,8 +4,9 @@ Revision ID: 0006
 Revises: 0005
 
 PostgreSQL checks a foreign key with one query per inserted row. In an ingest of 100k people
-(1.4 million rows) the checks of agency_code -> agencies and of the child rows' record_id ->
-person_records were about a third of the server's CPU (BENCHMARKS.md, Ingestion, session 11).
+(327,868 records and 513,636 child rows) the checks of agency_code -> agencies and of the
+child rows' record_id -> person_records were about a quarter of the server's CPU
+(BENCHMARKS.md, Ingestion, session 11).
 The store now locks a batch's agencies once and refuses the batch if one is unknown; child
 rows are written only with their record. What the foreign keys also did on change is kept by
 triggers that fire only then:
