@@ -47,6 +47,7 @@ from linkage.tables import (
     LinkReviewRow,
     RecordMembershipRow,
 )
+from schemas.db import in_values, is_postgres, value_chunks
 from schemas.tables import OutboxRow, PersonRecordRow, PersonRow, utcnow
 
 __all__ = [
@@ -64,9 +65,7 @@ __all__ = [
     "split_records",
 ]
 
-_CHUNK = 500  # values per IN list on SQLite (and per tuple IN list anywhere)
-# Values per ``= ANY(array)`` on PostgreSQL: one bound parameter however many (``_is_in``).
-_ARRAY_CHUNK = 10_000
+_CHUNK = 500  # pairs per tuple IN list
 _LOCK_KEY = 7_201_311  # pg advisory lock: one linkage transaction at a time
 
 
@@ -111,29 +110,9 @@ def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
-def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-def _postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def _id_chunks(session: Session, values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    """Chunks of values for ``_is_in``: larger on PostgreSQL, where a chunk is one parameter."""
-    return _chunks(values, _ARRAY_CHUNK if _postgres(session) else _CHUNK)
-
-
-def _is_in(session: Session, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``. An IN list is a
-    placeholder per value, so each chunk's statement text differed and the driver converted
-    it afresh (psycopg caches only short statements): in a full re-link that conversion and
-    SQLAlchemy's expansion of the lists took a third of the time. One array parameter keeps
-    the text fixed."""
-    if _postgres(session):
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
 
 
 # From this many rows PostgreSQL gets one ``UPDATE ... FROM unnest(...)`` a chunk instead of a
@@ -151,7 +130,7 @@ def _update_many(session: Session, table: Table, match: str, column: str,
         return
     key_col, new_col = table.c[match], table.c[column]
     keys = [k for k, _ in pairs]
-    if (not _postgres(session) or len(pairs) < _SET_BASED_AT
+    if (not is_postgres(session) or len(pairs) < _SET_BASED_AT
             or len(set(keys)) != len(keys)):
         session.execute(update(table).where(key_col == bindparam("k"))
                         .values({column: bindparam("v")}),
@@ -168,7 +147,7 @@ def _update_many(session: Session, table: Table, match: str, column: str,
 
 def lock_linkage(session: Session) -> None:
     """Serialise linkage transactions (PostgreSQL advisory lock; SQLite serialises writers)."""
-    if _postgres(session):
+    if is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
@@ -197,13 +176,13 @@ def current_persons(session: Session, record_ids: Iterable[int]) -> dict[int, st
     ids = sorted(set(record_ids))
     raw: dict[int, str] = {}
     absorbed: set[str] = set()
-    for chunk in _id_chunks(session, ids):
+    for chunk in value_chunks(session, ids):
         # The person's merged_into comes with the record: only the rare record still pointing
         # at an absorbed person needs the chain followed (one query fewer per call).
         for rid, pid, into in session.execute(
                 select(PersonRecordRow.id, PersonRecordRow.person_id, PersonRow.merged_into)
                 .outerjoin(PersonRow, PersonRow.id == PersonRecordRow.person_id)
-                .where(_is_in(session, PersonRecordRow.id, chunk))):
+                .where(in_values(session, PersonRecordRow.id, chunk))):
             if pid:
                 raw[int(rid)] = pid
                 if into:
@@ -222,10 +201,10 @@ def members_of(session: Session, person_ids: Iterable[str]) -> dict[str, list[in
     frontier = list(wanted)
     while frontier:
         nxt: list[str] = []
-        for chunk in _id_chunks(session, frontier):
+        for chunk in value_chunks(session, frontier):
             for pid, into in session.execute(
                     select(PersonRow.id, PersonRow.merged_into)
-                    .where(_is_in(session, PersonRow.merged_into, chunk))):
+                    .where(in_values(session, PersonRow.merged_into, chunk))):
                 if pid not in absorbed:
                     absorbed[pid] = str(into)
                     nxt.append(pid)
@@ -233,10 +212,10 @@ def members_of(session: Session, person_ids: Iterable[str]) -> dict[str, list[in
     out: dict[str, list[int]] = {p: [] for p in wanted}
     all_ids = [*wanted, *absorbed]
     resolved = _resolve(session, all_ids)
-    for chunk in _id_chunks(session, all_ids):
+    for chunk in value_chunks(session, all_ids):
         for rid, pid in session.execute(
                 select(PersonRecordRow.id, PersonRecordRow.person_id)
-                .where(_is_in(session, PersonRecordRow.person_id, chunk))):
+                .where(in_values(session, PersonRecordRow.person_id, chunk))):
             root = resolved.get(pid, pid)
             if root in out:
                 out[root].append(int(rid))
@@ -294,8 +273,8 @@ def identities_of(session: Session, record_ids: Iterable[int]
     four or more round trips of a ~15-statement transaction)."""
     person_of: dict[int, str] = {}
     groups: dict[str, set[int]] = {}
-    statement = _identities_statement(_postgres(session))
-    for chunk in _id_chunks(session, sorted(set(record_ids))):
+    statement = _identities_statement(is_postgres(session))
+    for chunk in value_chunks(session, sorted(set(record_ids))):
         for kind, rid, root in session.execute(statement, {"ids": list(chunk)}):
             if kind == "s":
                 person_of[int(rid)] = root
@@ -316,10 +295,10 @@ def active_constraints(session: Session, record_ids: Iterable[int] | None = None
     else:
         ids = sorted(set(record_ids))
         seen: set[tuple[int, int, str]] = set()
-        for chunk in _id_chunks(session, ids):
+        for chunk in value_chunks(session, ids):
             for a, b, k in session.execute(q.where(or_(
-                    _is_in(session, LinkConstraintRow.record_a, chunk),
-                    _is_in(session, LinkConstraintRow.record_b, chunk)))):
+                    in_values(session, LinkConstraintRow.record_a, chunk),
+                    in_values(session, LinkConstraintRow.record_b, chunk)))):
                 seen.add((int(a), int(b), k))
         rows = sorted(seen)
     must = [(a, b) for a, b, k in rows if k == "must_link"]
@@ -383,13 +362,13 @@ def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, in
     rows: list[Any] = []  # Row(id, person_id, received_at, version)
     with_history: set[int] = set()
     members = _table(RecordMembershipRow)
-    for chunk in _id_chunks(session, ids):
+    for chunk in value_chunks(session, ids):
         # Only the columns needed: loading whole records (names, identifiers, addresses)
         # was most of the cost of a merge.
         rows += session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id,
                                        PersonRecordRow.received_at, PersonRecordRow.version)
-                                .where(_is_in(session, PersonRecordRow.id, chunk))).all()
-        in_chunk = _is_in(session, members.c.record_id, chunk)
+                                .where(in_values(session, PersonRecordRow.id, chunk))).all()
+        in_chunk = in_values(session, members.c.record_id, chunk)
         with_history.update(session.scalars(select(members.c.record_id).distinct()
                                             .where(in_chunk)))
         session.execute(update(members).where(in_chunk,
@@ -442,9 +421,9 @@ def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
     wanted = sorted({p for g in groups for p in g.person_ids})
     persons = _table(PersonRow)
     created: dict[str, dt.datetime] = {}
-    for chunk in _id_chunks(session, wanted):
+    for chunk in value_chunks(session, wanted):
         q = (select(persons.c.id, persons.c.created_at)
-             .where(_is_in(session, persons.c.id, chunk)))
+             .where(in_values(session, persons.c.id, chunk)))
         for pid, at in session.execute(q.with_for_update()):
             created[pid] = _aware(at) if at else utcnow()
     now = utcnow()
@@ -632,9 +611,9 @@ def _obsolete_reviews(session: Session, person_of: Mapping[int, str]) -> None:
         # of OR-queries.
         found: Iterable[LinkReviewRow] = session.scalars(pending)
     else:
-        found = (review for chunk in _id_chunks(session, ids) for review in session.scalars(
-            pending.where(or_(_is_in(session, LinkReviewRow.record_a, chunk),
-                              _is_in(session, LinkReviewRow.record_b, chunk)))))
+        found = (review for chunk in value_chunks(session, ids) for review in session.scalars(
+            pending.where(or_(in_values(session, LinkReviewRow.record_a, chunk),
+                              in_values(session, LinkReviewRow.record_b, chunk)))))
     for review in found:
         pa, pb = person_of.get(review.record_a), person_of.get(review.record_b)
         if pa is not None and pa == pb:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, any_, bindparam, create_engine, event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -44,6 +45,32 @@ def engine_for(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+IN_CHUNK = 500  # values per IN list (SQLite)
+ARRAY_CHUNK = 10_000  # values per ``= ANY(:array)`` (PostgreSQL): one parameter however many
+
+
+def value_chunks(session: Session, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``values`` in chunks for ``in_values``: larger on PostgreSQL, where a chunk is one
+    parameter."""
+    size = ARRAY_CHUNK if is_postgres(session) else IN_CHUNK
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def in_values(session: Session, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``. An IN list is a
+    placeholder per value, so each chunk's statement text differed: SQLAlchemy expanded it on
+    every execution and psycopg, which caches only short statements, converted it afresh (a
+    third of a full re-link's writes). One array parameter keeps the text fixed."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 @contextmanager
