@@ -15,11 +15,11 @@ from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from schemas.db import engine_for, session_scope, upgrade
-from schemas.settings import get_settings
 from search_api.access.apikeys import create_api_key, hash_api_key
 from search_api.access.tables import ApiKeyRow
 from search_api.audit.log import append_committed
 from search_api.cli import access_cmd
+from tests.integration._cli_support import cli_app
 from tests.integration.access_support import make_app, sign_in
 
 SEARCH = {"q": "nobody", "purpose": "case work"}
@@ -150,18 +150,8 @@ def test_api_key_authenticates_an_application(database_url: str, tmp_path: Path)
 @pytest.fixture
 def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             ) -> Iterator[tuple[typer.Typer, str]]:
-    import os
-
-    # The CLI reads the environment, where only real settings may be (no CASESEARCH_TEST_*).
-    for key in [k for k in os.environ if k.startswith("CASESEARCH_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("CASESEARCH_DATABASE_URL", database_url)
-    monkeypatch.setenv("CASESEARCH_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    app = typer.Typer()
-    access_cmd.register(app)
-    yield app, database_url
-    get_settings.cache_clear()
+    with cli_app(monkeypatch, database_url, tmp_path, access_cmd.register) as app:
+        yield app, database_url
 
 
 def test_cli_apikey_create_list_revoke(cli_env: tuple[typer.Typer, str],

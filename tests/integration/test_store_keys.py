@@ -6,13 +6,11 @@ triggers of migration 0006 must keep every rule those keys kept, on both backend
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import typer
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -20,7 +18,6 @@ from schemas.db import session_scope
 from schemas.ingest.store import UnknownAgency, upsert_batch
 from schemas.integrity import dangling_keys
 from schemas.records import PersonRecord
-from schemas.settings import get_settings
 from schemas.tables import (
     AddressRow,
     AgencyRow,
@@ -30,6 +27,7 @@ from schemas.tables import (
     RelationshipRow,
 )
 from search_api.cli import data_cmd
+from tests.integration._cli_support import cli_app
 from tests.integration._ingest_support import store_with_agency
 
 CHILDREN = (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow)
@@ -161,16 +159,8 @@ def test_check_store_command_reports_dangling_rows(engine: Engine, database_url:
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    # The CLI reads the environment, where only real settings may be (no CASESEARCH_TEST_*).
-    for key in [k for k in os.environ if k.startswith("CASESEARCH_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("CASESEARCH_DATABASE_URL", database_url)
-    monkeypatch.setenv("CASESEARCH_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    app = typer.Typer()
-    data_cmd.register(app)
     runner = CliRunner()
-    try:
+    with cli_app(monkeypatch, database_url, tmp_path, data_cmd.register) as app:
         upsert_batch(engine, [(1, person("a"))])
         good = runner.invoke(app, ["check-store"])
         assert good.exit_code == 0, good.output
@@ -182,5 +172,3 @@ def test_check_store_command_reports_dangling_rows(engine: Engine, database_url:
         bad = runner.invoke(app, ["check-store"])
         assert bad.exit_code == 1
         assert "1 rows of identifiers.record_id refer to nothing" in bad.output
-    finally:
-        get_settings.cache_clear()
