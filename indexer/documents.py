@@ -20,7 +20,7 @@ from analyzers.dates import PartialDate, date_keys, is_placeholder_dob
 from analyzers.names import parse_given_name, phonetic_keys
 from analyzers.postcodes import postcode_keys
 from analyzers.text import fold, name_tokens
-from schemas.db import ARRAY_CHUNK, IN_CHUNK, in_values, is_postgres
+from schemas.db import chunk_size, in_values
 from schemas.tables import (
     AddressRow,
     AgencyRow,
@@ -249,10 +249,10 @@ def resolve_person_ids(session: Session, ids: Iterable[str | None]) -> dict[str,
     out: dict[str, str] = {}
     pending = {i for i in ids if i}
     parent: dict[str, str | None] = {}
+    size = chunk_size(session)
     while pending:
         # pop a chunk: copying the whole pending set each round was quadratic (a 1M re-link
-        # resolves ~870,000 person ids, 500 a round)
-        size = ARRAY_CHUNK if is_postgres(session) else IN_CHUNK
+        # resolves ~870,000 person ids, a chunk a round)
         chunk = [pending.pop() for _ in range(min(size, len(pending)))]
         for pid, merged in session.execute(select(PersonRow.id, PersonRow.merged_into)
                                            .where(in_values(session, PersonRow.id, chunk))):

@@ -55,10 +55,15 @@ IN_CHUNK = 500  # values per IN list (SQLite)
 ARRAY_CHUNK = 10_000  # values per ``= ANY(:array)`` (PostgreSQL): one parameter however many
 
 
-def value_chunks(session: Session, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    """``values`` in chunks for ``in_values``: larger on PostgreSQL, where a chunk is one
+def chunk_size(session: Session) -> int:
+    """How many values one ``in_values`` takes: more on PostgreSQL, where a chunk is one
     parameter."""
-    size = ARRAY_CHUNK if is_postgres(session) else IN_CHUNK
+    return ARRAY_CHUNK if is_postgres(session) else IN_CHUNK
+
+
+def value_chunks(session: Session, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``values`` in chunks of ``chunk_size`` for ``in_values``."""
+    size = chunk_size(session)
     for start in range(0, len(values), size):
         yield values[start:start + size]
 

@@ -43,7 +43,7 @@ from indexer.documents import (
     note_ids_for_cases,
 )
 from indexer.lifecycle import IndexNames, ensure_indices, index_names
-from schemas.db import engine_for, session_scope
+from schemas.db import engine_for, is_postgres, session_scope
 from schemas.settings import Settings
 from schemas.tables import OutboxRow, utcnow
 
@@ -129,7 +129,7 @@ def _pending(session: Session, batch_size: int) -> list[_Pending]:
     stmt = (select(OutboxRow.id, OutboxRow.entity_type, OutboxRow.entity_id)
             .where(OutboxRow.processed_at.is_(None), OutboxRow.attempts < MAX_ATTEMPTS)
             .order_by(OutboxRow.id).limit(batch_size))
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return [_Pending(int(i), str(t), int(e)) for i, t, e in session.execute(stmt)]
 

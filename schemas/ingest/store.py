@@ -18,7 +18,7 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from schemas.db import session_scope
+from schemas.db import is_postgres, session_scope
 from schemas.ingest.outcome import IngestReport, Rejection
 from schemas.ingest.prepare import (
     CHILD_COLUMNS,
@@ -114,9 +114,8 @@ def _upsert_once(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
     report = IngestReport()
     by_entity = dedupe(items, report)
     with session_scope(engine) as session:
-        postgres = session.get_bind().dialect.name == "postgresql"
-        _lock_agencies(session, {key[0] for bucket in by_entity.values() for key in bucket},
-                       postgres)
+        postgres = is_postgres(session)
+        _lock_agencies(session, {key[0] for bucket in by_entity.values() for key in bucket})
         now = utcnow()
         for entity, bucket in by_entity.items():
             if postgres:
@@ -127,7 +126,7 @@ def _upsert_once(engine: Engine, items: Sequence[Prepared]) -> IngestReport:
     return report
 
 
-def _lock_agencies(session: Session, codes: set[str], postgres: bool) -> None:
+def _lock_agencies(session: Session, codes: set[str]) -> None:
     """Refuse a batch with an unknown agency, and hold its agencies until it commits.
 
     What the foreign key agency_code -> agencies did for each row, done once a batch: the
@@ -139,7 +138,7 @@ def _lock_agencies(session: Session, codes: set[str], postgres: bool) -> None:
     if not codes:
         return
     query = select(AgencyRow.code).where(AgencyRow.code.in_(sorted(codes)))
-    if postgres:
+    if is_postgres(session):
         query = query.with_for_update(key_share=True)
     missing = codes - set(session.scalars(query))
     if missing:

@@ -131,7 +131,7 @@ def test_deleting_an_agency_waits_for_a_batch_that_stores_its_records(
             from sqlalchemy.orm import Session
 
             session = Session(bind=batch)
-            _lock_agencies(session, {"POL"}, postgres=True)
+            _lock_agencies(session, {"POL"})
 
             def delete() -> None:
                 try:

@@ -15,6 +15,10 @@ triggers that fire only then:
 * deleting a person record deletes its child rows (was: ON DELETE CASCADE).
 
 The identity keys (person_records.person_id, persons.merged_into) keep their foreign keys.
+
+SQLite's batch mode rebuilds a table without its triggers: a later migration that batch-alters
+agencies or person_records must create these triggers again (tests/integration/
+test_store_keys.py fails if they are missing).
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ NAMING = {"fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s"}
 _IN_USE = " OR ".join(f"EXISTS (SELECT 1 FROM {t} WHERE agency_code = OLD.code)"
                       for t in RECORD_TABLES)
 _MESSAGE = "agency holds records: it cannot be deleted or renamed"
+_DELETE_CHILDREN = "".join(f"  DELETE FROM {t} WHERE record_id = OLD.id;\n" for t in CHILD_TABLES)
 
 POSTGRES_UP = (
     f"""CREATE FUNCTION casesearch_agency_in_use() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -51,8 +56,7 @@ FOR EACH ROW EXECUTE FUNCTION casesearch_agency_in_use()""",
 FOR EACH ROW WHEN (OLD.code IS DISTINCT FROM NEW.code)
 EXECUTE FUNCTION casesearch_agency_in_use()""",
     "CREATE FUNCTION casesearch_delete_record_children() RETURNS trigger LANGUAGE plpgsql AS $$"
-    "\nBEGIN\n" + "".join(f"  DELETE FROM {t} WHERE record_id = OLD.id;\n" for t in CHILD_TABLES)
-    + "  RETURN NULL;\nEND $$",
+    "\nBEGIN\n" + _DELETE_CHILDREN + "  RETURN NULL;\nEND $$",
     """CREATE TRIGGER person_records_delete_children AFTER DELETE ON person_records
 FOR EACH ROW EXECUTE FUNCTION casesearch_delete_record_children()""",
 )
@@ -71,7 +75,7 @@ BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END""",
 WHEN OLD.code IS NOT NEW.code AND ({_IN_USE})
 BEGIN SELECT RAISE(ABORT, '{_MESSAGE}'); END""",
     "CREATE TRIGGER person_records_delete_children AFTER DELETE ON person_records\nBEGIN\n"
-    + "".join(f"  DELETE FROM {t} WHERE record_id = OLD.id;\n" for t in CHILD_TABLES) + "END",
+    + _DELETE_CHILDREN + "END",
 )
 SQLITE_DOWN = (
     "DROP TRIGGER person_records_delete_children",
