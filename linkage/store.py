@@ -21,10 +21,12 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    String,
     Table,
     and_,
     any_,
     bindparam,
+    cast,
     func,
     insert,
     literal,
@@ -32,6 +34,7 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -227,13 +230,21 @@ def members_of(session: Session, person_ids: Iterable[str]) -> dict[str, list[in
 _MAX_MERGE_DEPTH = 64  # a longer merged_into chain would be a data error (or a cycle)
 
 
-@lru_cache(maxsize=2)
-def _identities_statement(postgres: bool) -> Any:
+@lru_cache(maxsize=4)
+def _identities_statement(postgres: bool, constraints: bool = False) -> Any:
     """One statement for what ``current_persons`` + ``members_of`` read in four or more:
     rows ("s", record, surviving person) for the records bound to ``ids``, and ("m", record,
     surviving person) for every record of those surviving persons (absorbed persons' records
-    count). Built once: constructing it cost more than running it (~3 ms a call)."""
+    count). With ``constraints``, also what ``active_constraints`` reads for all of those
+    records: ("must_link" | "cannot_link", record_a, record_b as text), a round trip fewer
+    on every incremental link. Built once: constructing it cost more than running it (~3 ms
+    a call)."""
     records, persons = _table(PersonRecordRow), _table(PersonRow)
+
+    def bound(column: Any) -> Any:
+        return (column == any_(bindparam("ids", type_=ARRAY(records.c.id.type)))
+                if postgres else column.in_(bindparam("ids", expanding=True)))
+
     under = persons.alias("under")
 
     def next_of(person_id: Any) -> Any:
@@ -244,9 +255,7 @@ def _identities_statement(postgres: bool) -> Any:
 
     up = (select(records.c.id.label("rid"), records.c.person_id.label("pid"),
                  next_of(records.c.person_id).label("nxt"), literal(0).label("depth"))
-          .where(records.c.id == any_(bindparam("ids", type_=ARRAY(records.c.id.type)))
-                 if postgres else records.c.id.in_(bindparam("ids", expanding=True)),
-                 records.c.person_id.is_not(None))
+          .where(bound(records.c.id), records.c.person_id.is_not(None))
           .cte("up", recursive=True))
     up = up.union_all(select(up.c.rid, up.c.nxt, next_of(up.c.nxt), up.c.depth + 1)
                       .where(up.c.nxt.is_not(None), up.c.depth < _MAX_MERGE_DEPTH))
@@ -260,9 +269,19 @@ def _identities_statement(postgres: bool) -> Any:
                           .join(under, under.c.merged_into == down.c.pid)
                           .where(down.c.depth < _MAX_MERGE_DEPTH))
     seeds = select(literal("s").label("kind"), ends.c.rid, ends.c.root)
-    members = (select(literal("m").label("kind"), records.c.id, down.c.root)
-               .join(down, records.c.person_id == down.c.pid))
-    return seeds.union_all(members)
+    members = (select(records.c.id.label("rid"), down.c.root)
+               .join(down, records.c.person_id == down.c.pid).cte("members"))
+    parts = [seeds, select(literal("m").label("kind"), members.c.rid, members.c.root)]
+    if constraints:
+        lc = _table(LinkConstraintRow)
+        cons = select(lc.c.kind, lc.c.record_a, cast(lc.c.record_b, String))
+        in_force = lc.c.superseded_at.is_(None)
+        # Joins, not IN (subquery): each side is an index lookup per member, where an IN
+        # list of a CTE has PostgreSQL scan every constraint ever recorded.
+        parts += [cons.where(in_force, or_(bound(lc.c.record_a), bound(lc.c.record_b))),
+                  cons.join(members, lc.c.record_a == members.c.rid).where(in_force),
+                  cons.join(members, lc.c.record_b == members.c.rid).where(in_force)]
+    return union_all(*parts)
 
 
 def identities_of(session: Session, record_ids: Iterable[int]
@@ -271,17 +290,38 @@ def identities_of(session: Session, record_ids: Iterable[int]
     statement per chunk: what ``current_persons`` then ``members_of`` return, for the
     incremental linker, whose every call reads a neighbourhood (at 1M people these reads were
     four or more round trips of a ~15-statement transaction)."""
+    person_of, groups, _, _ = _read_neighbourhood(session, record_ids, constraints=False)
+    return person_of, groups
+
+
+def neighbourhood_of(session: Session, record_ids: Iterable[int]
+                     ) -> tuple[dict[int, str], dict[str, list[int]],
+                                list[tuple[int, int]], list[tuple[int, int]]]:
+    """``identities_of``, and the (must_link, cannot_link) pairs in force that touch any record
+    it returns (``active_constraints``), in one statement per chunk."""
+    return _read_neighbourhood(session, record_ids, constraints=True)
+
+
+def _read_neighbourhood(session: Session, record_ids: Iterable[int], *, constraints: bool
+                        ) -> tuple[dict[int, str], dict[str, list[int]],
+                                   list[tuple[int, int]], list[tuple[int, int]]]:
     person_of: dict[int, str] = {}
     groups: dict[str, set[int]] = {}
-    statement = _identities_statement(is_postgres(session))
+    found: set[tuple[int, int, str]] = set()
+    statement = _identities_statement(is_postgres(session), constraints)
     for chunk in value_chunks(session, sorted(set(record_ids))):
-        for kind, rid, root in session.execute(statement, {"ids": list(chunk)}):
+        for kind, rid, other in session.execute(statement, {"ids": list(chunk)}):
             if kind == "s":
-                person_of[int(rid)] = root
-                groups.setdefault(root, set())
-            else:
-                groups.setdefault(root, set()).add(int(rid))
-    return person_of, {p: sorted(v) for p, v in groups.items()}
+                person_of[int(rid)] = other
+                groups.setdefault(other, set())
+            elif kind == "m":
+                groups.setdefault(other, set()).add(int(rid))
+            else:  # a constraint: kind, record_a, record_b
+                found.add((int(rid), int(other), kind))
+    rows = sorted(found)
+    must = [(a, b) for a, b, k in rows if k == "must_link"]
+    cannot = [(a, b) for a, b, k in rows if k == "cannot_link"]
+    return person_of, {p: sorted(v) for p, v in groups.items()}, must, cannot
 
 
 def active_constraints(session: Session, record_ids: Iterable[int] | None = None
@@ -346,12 +386,13 @@ def _table(row_class: Any) -> Table:
 
 
 def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, int]],
-                  now: dt.datetime) -> None:
+                  now: dt.datetime, roots: Iterable[str] = ()) -> None:
     """Point records at their new person, keep the membership history, write outbox rows.
 
-    moves: (record ids, to person, event id). A handful of set-based statements for any
-    number of moves: a full re-link moves tens of thousands of records, and one statement
-    per record (or per merge) was most of its time."""
+    moves: (record ids, to person, event id). roots: person ids the caller knows are not
+    merged into another (their records need no lookup of where they have been). A handful
+    of set-based statements for any number of moves: a full re-link moves tens of thousands
+    of records, and one statement per record (or per merge) was most of its time."""
     target: dict[int, tuple[str, int]] = {}
     for record_ids, to_person, event_id in moves:
         for rid in record_ids:
@@ -359,27 +400,29 @@ def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, in
     if not target:
         return
     ids = sorted(target)
-    rows: list[Any] = []  # Row(id, person_id, received_at, version)
-    with_history: set[int] = set()
+    rows: list[Any] = []  # Row(id, person_id, received_at, version, has_history)
     members = _table(RecordMembershipRow)
+    has_history = (select(members.c.record_id).where(members.c.record_id == PersonRecordRow.id)
+                   .exists().label("has_history"))
     for chunk in value_chunks(session, ids):
         # Only the columns needed: loading whole records (names, identifiers, addresses)
-        # was most of the cost of a merge.
+        # was most of the cost of a merge. Whether a record has membership history comes
+        # with it: a statement fewer on every merge (each a round trip of an incremental link).
         rows += session.execute(select(PersonRecordRow.id, PersonRecordRow.person_id,
-                                       PersonRecordRow.received_at, PersonRecordRow.version)
+                                       PersonRecordRow.received_at, PersonRecordRow.version,
+                                       has_history)
                                 .where(in_values(session, PersonRecordRow.id, chunk))).all()
-        in_chunk = in_values(session, members.c.record_id, chunk)
-        with_history.update(session.scalars(select(members.c.record_id).distinct()
-                                            .where(in_chunk)))
-        session.execute(update(members).where(in_chunk,
+        session.execute(update(members).where(in_values(session, members.c.record_id, chunk),
                                               members.c.valid_to.is_(None))
                         .values(valid_to=now))
-    resolved = _resolve(session, {r.person_id for r in rows if r.person_id})
+    known = set(roots)
+    unknown = {r.person_id for r in rows if r.person_id and r.person_id not in known}
+    resolved = _resolve(session, unknown) if unknown else {}
     history: list[dict[str, Any]] = []
     outbox: list[dict[str, Any]] = []
     for r in rows:
         to_person, event_id = target[int(r.id)]
-        if r.id not in with_history and r.person_id:
+        if not r.has_history and r.person_id:
             # First move: record where it has been since it arrived.
             history.append({"record_id": r.id,
                             "person_id": resolved.get(r.person_id, r.person_id),
@@ -394,6 +437,22 @@ def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, in
         session.execute(insert(_table(OutboxRow)), outbox)
         _update_many(session, _table(PersonRecordRow), "id", "person_id",
                      [(r.id, target[int(r.id)][0]) for r in rows])
+
+
+def _absorb(session: Session, persons: Table, absorbed: Sequence[tuple[str, str]]) -> None:
+    """Point each absorbed person, and the persons merged into it earlier, at its survivor.
+
+    A few merges (an incremental link's) take one statement matching both; a full re-link's
+    thousands take the set-based ``_update_many`` per column."""
+    if len(absorbed) >= _SET_BASED_AT and is_postgres(session):
+        _update_many(session, persons, "merged_into", "merged_into", absorbed)
+        _update_many(session, persons, "id", "merged_into", absorbed)
+    elif absorbed:
+        session.execute(update(persons)
+                        .where(or_(persons.c.id == bindparam("k"),
+                                   persons.c.merged_into == bindparam("k")))
+                        .values(merged_into=bindparam("v")),
+                        [{"k": k, "v": v} for k, v in absorbed])
 
 
 @dataclass(frozen=True)
@@ -421,11 +480,14 @@ def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
     wanted = sorted({p for g in groups for p in g.person_ids})
     persons = _table(PersonRow)
     created: dict[str, dt.datetime] = {}
+    roots: set[str] = set()  # not merged into another: where their records have been
     for chunk in value_chunks(session, wanted):
-        q = (select(persons.c.id, persons.c.created_at)
+        q = (select(persons.c.id, persons.c.created_at, persons.c.merged_into)
              .where(in_values(session, persons.c.id, chunk)))
-        for pid, at in session.execute(q.with_for_update()):
+        for pid, at, into in session.execute(q.with_for_update()):
             created[pid] = _aware(at) if at else utcnow()
+            if into is None:
+                roots.add(pid)
     now = utcnow()
     plans: list[tuple[str, list[str], float | None]] = []
     for g in groups:
@@ -449,13 +511,12 @@ def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
         events))
     moves = [(e["record_ids"], e["person_id"], event_id)
              for e, event_id in zip(events, event_ids, strict=True)]
-    _move_records(session, moves, now)
+    _move_records(session, moves, now, roots)
     absorbed = [(e["other_person_id"], e["person_id"]) for e in events]
     # Persons merged into an absorbed one earlier now resolve through it; point them straight
     # at the survivor so chains stay short. Then the absorbed persons themselves. (An
     # absorbed person is never a survivor: the groups are disjoint.)
-    _update_many(session, persons, "merged_into", "merged_into", absorbed)
-    _update_many(session, persons, "id", "merged_into", absorbed)
+    _absorb(session, persons, absorbed)
     moved: dict[str, list[int]] = {}
     for e in events:
         moved.setdefault(e["person_id"], []).extend(e["record_ids"])
@@ -648,7 +709,9 @@ def apply_edges(
     for _ in range(8):
         if not frontier:
             break
-        persons, groups = identities_of(session, frontier)
+        # Constraints come for the frontier's whole identities (a superset of the new
+        # nodes'): the union over the rounds is the same.
+        persons, groups, m, c = neighbourhood_of(session, frontier)
         person_of.update(persons)
         loaded.update(groups)
         new_nodes = set(frontier)
@@ -657,7 +720,6 @@ def apply_edges(
             person_of.update(dict.fromkeys(recs, person))
         new_nodes -= nodes
         nodes |= new_nodes
-        m, c = active_constraints(session, new_nodes)
         must = sorted(set(must) | set(m))
         cannot = sorted(set(cannot) | set(c))
         frontier = {x for pair in m for x in pair} - nodes

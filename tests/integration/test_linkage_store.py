@@ -18,10 +18,12 @@ from linkage.model import load_params
 from linkage.store import (
     LinkConfig,
     LinkConflict,
+    active_constraints,
     current_persons,
     identities_of,
     identity_as_at,
     members_of,
+    neighbourhood_of,
     queue_review,
     queue_reviews,
 )
@@ -167,10 +169,23 @@ def test_identities_in_one_statement_match_the_step_by_step_reads(settings: Sett
         session.execute(update(PersonRecordRow).where(PersonRecordRow.id == c)
                         .values(person_id=before[c]))
     with session_scope(engine(settings)) as session:
-        for ids in ([a], [c], [b, d], [a, b, c, d], [d, 10_000_000]):
+        # Human decisions touching a member, a seed and neither (and one superseded).
+        for x, y, kind in ((a, d, "cannot_link"), (b, c, "must_link"), (d, 10_000_000,
+                                                                       "must_link")):
+            session.add(LinkConstraintRow(record_a=x, record_b=y, kind=kind, reason="test",
+                                          decided_by="test"))
+        session.add(LinkConstraintRow(record_a=a, record_b=c, kind="cannot_link",
+                                      reason="test", decided_by="test",
+                                      superseded_at=dt.datetime.now(dt.UTC)))
+    with session_scope(engine(settings)) as session:
+        for ids in ([a], [c], [b, d], [a, b, c, d], [d, 10_000_000], [10_000_000]):
             person_of, groups = identities_of(session, ids)
             assert person_of == current_persons(session, ids)
             assert groups == members_of(session, set(person_of.values()))
+            near = {*ids, *(r for rs in groups.values() for r in rs)}
+            assert neighbourhood_of(session, ids) == (
+                person_of, groups, *active_constraints(session, near))
+        assert neighbourhood_of(session, [c])[2:] == ([(b, c)], [(a, d)])
         person_of, groups = identities_of(session, [c])
         assert person_of == {c: before[a]}
         assert groups == {before[a]: [a, b, c]}
@@ -457,3 +472,40 @@ def test_many_merges_in_one_call_repoint_records_and_earlier_merges(
         assert into[gone[k]] == survivor  # was merged into the holder: now straight through
         assert all(moves[r] >= 1 for r in moved)
     assert events == 2 * n
+
+
+def test_a_first_move_records_where_the_record_was_through_merges(settings: Settings) -> None:
+    # A record's first membership row says where it had been since it arrived: its person as
+    # resolved through merges, even when its row still names a person absorbed before
+    # memberships were kept. A record with history gets no second such row.
+    from linkage.store import MergeGroup, merge_groups
+
+    a, b, c = ingest(settings, person("1"), person("2", given_names="Ruby"),
+                     person("3", given_names="Tom"))  # ingested in order: a oldest
+    first = persons(settings, [a, b, c])
+    with session_scope(engine(settings)) as session:
+        # b's person was absorbed into a's before history was kept: no membership rows.
+        session.execute(update(PersonRow).where(PersonRow.id == first[b])
+                        .values(merged_into=first[a]))
+    with session_scope(engine(settings)) as session:
+        assert merge_groups(session, [MergeGroup([first[c], first[a]])], source="test") == [
+            (first[a], [c])]
+    with session_scope(engine(settings)) as session:
+        session.execute(update(PersonRecordRow).where(PersonRecordRow.id == c)
+                        .values(person_id=first[c]))  # c's row names its absorbed person
+        session.add(PersonRow(id="P-OLDEST", created_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+                              merged_into=None))
+        session.flush()
+        merge_groups(session, [MergeGroup([first[a], "P-OLDEST"])], source="test")
+    with session_scope(engine(settings)) as session:
+        rows = session.execute(select(RecordMembershipRow.record_id, RecordMembershipRow.person_id,
+                                      RecordMembershipRow.valid_to.is_(None))
+                               .order_by(RecordMembershipRow.id)).all()
+    by_record: dict[int, list[tuple[str, bool]]] = {}
+    for rid, pid, is_open in rows:
+        by_record.setdefault(int(rid), []).append((pid, bool(is_open)))
+    # a and b had no history: where they were (b's row names its absorbed person, resolved
+    # to a's), then the oldest person. c moved twice: its first row is written once.
+    assert by_record[a] == [(first[a], False), ("P-OLDEST", True)]
+    assert by_record[b] == [(first[a], False), ("P-OLDEST", True)]
+    assert by_record[c] == [(first[c], False), (first[a], False), ("P-OLDEST", True)]
