@@ -30,8 +30,9 @@ DEFAULT_CHUNK_BYTES = 10 * 1024 * 1024
 @dataclass
 class BulkResult:
     indexed: int = 0
-    conflicts: int = 0  # an equal-or-newer version was already there: fine
+    conflicts: int = 0  # a newer version was already there: fine
     errors: list[tuple[str, str]] = field(default_factory=list)  # (doc id, reason)
+    conflict_ids: list[str] = field(default_factory=list)  # the documents of ``conflicts``
 
     @property
     def failed_ids(self) -> set[str]:
@@ -41,6 +42,7 @@ class BulkResult:
         self.indexed += other.indexed
         self.conflicts += other.conflicts
         self.errors.extend(other.errors)
+        self.conflict_ids.extend(other.conflict_ids)
 
 
 def index_actions(index: str, docs: Iterable[IndexDoc]) -> Iterator[dict[str, Any]]:
@@ -76,6 +78,7 @@ def bulk_index(client: OpenSearch, index: str, docs: Iterable[IndexDoc], *,
             result.indexed += 1
         elif info.get("status") == 409:
             result.conflicts += 1
+            result.conflict_ids.append(str(info.get("_id")))
         else:
             error = info.get("error")
             reason = (error.get("type", "") + ": " + str(error.get("reason", ""))

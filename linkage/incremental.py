@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -192,8 +192,12 @@ def seeds_from_opensearch(client: Any, alias: str, record_ids: Sequence[int]
 
 
 def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
-                 params: ModelParams | None = None) -> LinkOutcome:
-    """Link freshly indexed records to their candidates (called by the outbox worker)."""
+                 params: ModelParams | None = None,
+                 sources: Mapping[int, Mapping[str, Any]] | None = None) -> LinkOutcome:
+    """Link freshly indexed records to their candidates (called by the outbox worker).
+
+    sources: the person documents just written for some of the records (the worker has
+    them in hand); the others are read back from the index, or built from SQL."""
     ids = sorted({int(r) for r in record_ids})
     outcome = LinkOutcome()
     if not ids:
@@ -208,7 +212,9 @@ def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
         alias = f"{settings.index_prefix}-persons"
         # The records were just bulk-indexed: make them searchable before retrieving.
         client.indices.refresh(index=alias)
-        seeds = seeds_from_opensearch(client, alias, ids)
+        seeds = {i: features_from_source(sources[i]) for i in ids if sources and i in sources}
+        if len(seeds) < len(ids):
+            seeds.update(seeds_from_opensearch(client, alias, [i for i in ids if i not in seeds]))
         if len(seeds) < len(ids):  # not indexed (yet): build those from SQL
             with session_scope(engine) as session:
                 seeds.update(load_features(session, [i for i in ids if i not in seeds]))

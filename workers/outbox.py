@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -84,6 +84,9 @@ class DrainResult:
     failed: int = 0  # rows that got a per-document error this round
     batches: int = 0
     record_ids: list[int] = field(default_factory=list)
+    # The person documents this batch wrote, by record id, handed to linkage so it need not
+    # read them back; one batch's only (``add`` does not gather them).
+    person_sources: dict[int, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def add(self, other: DrainResult) -> None:
         self.processed += other.processed
@@ -186,9 +189,16 @@ def drain_once(engine: Engine, client: OpenSearch, prefix: str,
         result.batches = 1
         records, notes = _entities(session, rows)
         written: dict[str, BulkResult] = {}
+        sources: dict[int, Mapping[str, Any]] = {}
+
+        def chunks() -> Iterator[tuple[str, list[IndexDoc]]]:
+            for index, docs in _doc_chunks(session, names, records, notes):
+                if index == names.persons:
+                    sources.update((int(d.id), d.source) for d in docs)
+                yield index, docs
+
         try:
-            written = bulk_index_pipelined(client, _doc_chunks(session, names, records, notes),
-                                           request_timeout=BULK_TIMEOUT)
+            written = bulk_index_pipelined(client, chunks(), request_timeout=BULK_TIMEOUT)
         except Exception as exc:
             if not _is_unavailable(exc):
                 raise
@@ -222,6 +232,9 @@ def drain_once(engine: Engine, client: OpenSearch, prefix: str,
                             extra={"count": len(bulk.errors)})
             result.indexed = bulk.indexed + bulk.conflicts
             result.record_ids = sorted(r for r in records if r not in failed_people)
+            # A conflict means the index holds a newer version than the one in hand.
+            stale = failed_people | {int(i) for i in person_bulk.conflict_ids if i.isdigit()}
+            result.person_sources = {r: src for r, src in sources.items() if r not in stale}
     if error is not None:
         raise IndexUnavailable(str(type(error).__name__)) from error
     return result
@@ -233,8 +246,10 @@ def _note_outage(engine: Engine, message: str, batch_size: int) -> None:
         _mark(session, [r.id for r in _pending(session, batch_size)], last_error=message)
 
 
-def _link(settings: Settings, record_ids: list[int]) -> None:
-    """Call the linkage hook for freshly indexed records, if linkage provides one."""
+def _link(settings: Settings, record_ids: list[int],
+          sources: Mapping[int, Mapping[str, Any]]) -> None:
+    """Call the linkage hook for freshly indexed records, if linkage provides one, with the
+    documents just written for them."""
     if not record_ids:
         return
     try:
@@ -242,7 +257,7 @@ def _link(settings: Settings, record_ids: list[int]) -> None:
     except ImportError:
         return
     try:
-        link_records(settings, record_ids)
+        link_records(settings, record_ids, sources=sources)
     except Exception:  # linkage failures must not undo indexing; linkage retries its own way
         log.exception("linkage hook failed", extra={"records": len(record_ids)})
 
@@ -265,7 +280,7 @@ def drain(settings: Settings, *, engine: Engine | None = None,
         result = drain_once(engine, client, settings.index_prefix, batch_size)
         total.add(result)
         if link:
-            _link(settings, result.record_ids)
+            _link(settings, result.record_ids, result.person_sources)
         if result.batches == 0 or (result.processed == 0 and result.failed):
             break
     return total

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from indexer.client import make_client
 from indexer.lifecycle import delete_indices
+from linkage.features import features_from_source
 from linkage.store import current_persons
 from schemas.db import engine_for, session_scope
 from schemas.ingest.service import ingest_payload
@@ -157,6 +158,55 @@ def test_full_relink_reads_the_index_only_while_it_holds_the_stored_records(
         records, origin = full_relink_features(env, session)
     assert origin == "store"
     assert records[-1].family == "kowalska"
+
+
+class _CountingMget:
+    """The real client, counting which ids linkage reads back with ``mget``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.read_back: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def mget(self, **kw: Any) -> Any:
+        self.read_back.extend(kw["body"]["ids"])
+        return self._client.mget(**kw)
+
+
+def test_the_worker_hands_linkage_the_documents_it_wrote(env: Settings) -> None:
+    from indexer.documents import load_person_docs
+    from indexer.lifecycle import ensure_indices
+    from linkage.incremental import link_records
+    from linkage.store import load_features
+    from workers.outbox import drain_once
+
+    a, b = store(env, person("1", identifiers=[{"type": "nhs_number", "value": NHS[0]}]),
+                 person("2", agency="HEA", given_names="Kacpar",
+                        identifiers=[{"type": "nhs_number", "value": NHS[0]}]))
+    engine = engine_for(env.resolved_database_url)
+    client = make_client(env.resolved_opensearch_url, 10.0)
+    alias = f"{env.index_prefix}-persons"
+    ensure_indices(client, env.index_prefix)
+    with session_scope(engine) as session:
+        (newer,) = load_person_docs(session, [b])
+    # The index already holds a newer version of b: the worker's copy of b is stale.
+    client.index(index=alias, id=newer.id, body=newer.source, version=newer.version + 5,
+                 version_type="external_gte")
+    result = drain_once(engine, client, env.index_prefix)
+    assert result.record_ids == [a, b]
+    assert set(result.person_sources) == {a}
+    with session_scope(engine) as session:
+        from_sql = load_features(session, [a])
+    assert features_from_source(result.person_sources[a]) == from_sql[a]
+    counting = _CountingMget(client)
+    outcome = link_records(env, result.record_ids, client=counting,
+                           sources=result.person_sources)
+    assert counting.read_back == [str(b)]  # only the record whose copy was stale
+    assert outcome.merges == 1
+    p = persons(env, [a, b])
+    assert p[a] == p[b]
 
 
 def test_review_decision_and_unlink_over_http(env: Settings) -> None:
