@@ -106,6 +106,7 @@ def run(opensearch_url: str, people: int, seed: int, keep: Path | None,
     client.indices.refresh(index=f"{worker_prefix}-persons,{worker_prefix}-notes")
     worker_s = time.perf_counter() - t0
     worker_docs = result.indexed  # writes: a note can be written again with its case
+    worker_conflicts = result.conflicts  # of those, refused: that version was there already
     distinct = sum(int(client.count(index=f"{worker_prefix}-{kind}")["count"])
                    for kind in ("persons", "notes"))
 
@@ -130,7 +131,8 @@ def run(opensearch_url: str, people: int, seed: int, keep: Path | None,
     out = {
         "people": people, "person_records": len(persons), "case_notes": len(notes),
         **{k: round(v, 1) if isinstance(v, float) else v for k, v in timings.items()},
-        "worker_docs": worker_docs, "worker_s": round(worker_s, 1),
+        "worker_docs": worker_docs, "worker_conflicts": worker_conflicts,
+        "worker_s": round(worker_s, 1),
         "worker_docs_per_s": round(worker_docs / worker_s),
         "worker_distinct_docs": distinct,
         "worker_distinct_docs_per_s": round(distinct / worker_s),
@@ -161,7 +163,8 @@ def main() -> None:
         (args.keep / "bench.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"indexing: worker path {result['worker_distinct_docs_per_s']} distinct docs/s "
-          f"({result['worker_distinct_docs']} docs, {result['worker_docs']} writes, in "
+          f"({result['worker_distinct_docs']} docs, {result['worker_docs']} writes of which "
+          f"{result['worker_conflicts']} refused as already there, in "
           f"{result['worker_s']}s) vs raw streaming_bulk {result['raw_docs_per_s']} docs/s "
           f"({result['raw_docs']} docs in {result['raw_s']}s): "
           f"{100 * result['worker_over_raw']:.0f}%")

@@ -52,7 +52,7 @@ def index_actions(index: str, docs: Iterable[IndexDoc]) -> Iterator[dict[str, An
             "_index": index,
             "_id": doc.id,
             "version": doc.version,
-            "version_type": "external_gte",
+            "version_type": "external_gte" if doc.replace_equal else "external",
             "_source": doc.source,
         }
 

@@ -56,11 +56,18 @@ _CHUNK = 500
 
 @dataclass(frozen=True, slots=True)
 class IndexDoc:
-    """One document to write: its id, external version and body."""
+    """One document to write: its id, external version and body.
+
+    replace_equal: an equal version in the index is overwritten, because the document can
+    change without a new version of its row (a merge moves a record; a case's subjects
+    change its notes). False for a document written because its own row changed: an equal
+    version in the index is that same change, already written, and the write is refused as
+    a conflict instead of being indexed again."""
 
     id: str
     version: int
     source: dict[str, Any]
+    replace_equal: bool = True
 
 
 _SENSITIVITY_ORDER = {"normal": 0, "restricted": 1, "sealed": 2}
@@ -358,7 +365,8 @@ def source_key_chunks(keys: Iterable[tuple[str, str, str]]
             yield agency, system, unique[start:start + _CHUNK]
 
 
-def _note_docs(session: Session, notes: Sequence[CaseNoteRow]) -> list[IndexDoc]:
+def _note_docs(session: Session, notes: Sequence[CaseNoteRow], *,
+               replace_equal: bool = True) -> list[IndexDoc]:
     case_keys = {(n.agency_code, n.source_system, n.case_source_id) for n in notes}
     cases: dict[tuple[str, str, str], CaseRow] = {}
     for agency, system, ids in source_key_chunks(case_keys):
@@ -385,18 +393,19 @@ def _note_docs(session: Session, notes: Sequence[CaseNoteRow]) -> list[IndexDoc]
             for k in ((case.agency_code, case.source_system, str(s))
                       for s in case.subject_source_ids or []) if k in people]
         out.append(IndexDoc(str(note.id), int(note.version),
-                            note_document(note, case, subjects)))
+                            note_document(note, case, subjects), replace_equal))
     return out
 
 
 def iter_note_doc_chunks(session: Session, note_ids: Iterable[int],
-                         chunk: int = _CHUNK) -> Iterator[list[IndexDoc]]:
+                         chunk: int = _CHUNK, *, replace_equal: bool = True
+                         ) -> Iterator[list[IndexDoc]]:
     """Current documents of the given case notes, ``chunk`` notes at a time."""
     ids = sorted(set(note_ids))
     for start in range(0, len(ids), chunk):
         notes = list(session.scalars(select(CaseNoteRow).where(
             CaseNoteRow.id.in_(ids[start:start + chunk]))))
-        yield _note_docs(session, notes)
+        yield _note_docs(session, notes, replace_equal=replace_equal)
 
 
 def load_note_docs(session: Session, note_ids: Iterable[int]) -> list[IndexDoc]:

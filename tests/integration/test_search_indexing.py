@@ -360,3 +360,42 @@ def test_a_rejected_document_fails_only_its_own_row(settings: Settings) -> None:
     client.bulk = real_bulk
     again = drain_once(engine, client, settings.index_prefix)  # retried alone, now accepted
     assert again.processed == 1 and again.record_ids == [bad]
+
+
+def test_a_note_is_written_once_when_its_case_came_first_and_follows_later_changes(
+        settings: Settings) -> None:
+    def versioned(record: dict[str, Any], version: int) -> dict[str, Any]:
+        return {**record, "source": {**record["source"], "version": version}}
+
+    def note_doc() -> dict[str, Any]:
+        client = make_client(settings.resolved_opensearch_url, 30)
+        (hit,) = client.search(index=f"{settings.index_prefix}-notes",
+                               body={"query": {"match_all": {}}, "version": True}
+                               )["hits"]["hits"]
+        return {"_version": hit["_version"], **hit["_source"]}
+
+    store(settings, [person("SC", "W1", "Willow", "Once", "2016-06-06")])
+    store(settings, [case("SC", "CW1", ["W1"])])
+    store(settings, [note("SC", "NW1", "CW1", "Home visit: Willow well.")])
+    # One row a batch: the case's row writes its note, then the note's own row meets that
+    # same version in the index and is refused instead of being indexed again.
+    result = drain(settings, batch_size=1, link=False)
+    assert (result.processed, result.indexed, result.conflicts) == (3, 3, 1)
+    make_client(settings.resolved_opensearch_url, 30).indices.refresh(
+        index=f"{settings.index_prefix}-notes")
+    first = note_doc()
+    assert first["_version"] == first["version"] < 2  # the version the store gave it
+    assert first["record_ids"] == [str(_record_id(settings, "W1"))]
+    # A new version of the note is written ...
+    store(settings, [versioned(note("SC", "NW1", "CW1", "Second visit: Willow at school."), 2)])
+    assert drain(settings, batch_size=1, link=False).conflicts == 0
+    # ... and so is a change of its case's subjects, which leaves the note's version as it is.
+    store(settings, [person("SC", "W2", "Rowan", "Once", "2014-04-04")])
+    store(settings, [versioned(case("SC", "CW1", ["W1", "W2"]), 2)])
+    assert drain(settings, batch_size=1, link=False).conflicts == 0
+    make_client(settings.resolved_opensearch_url, 30).indices.refresh(
+        index=f"{settings.index_prefix}-notes")
+    last = note_doc()
+    assert last["_version"] == 2 and last["text"].startswith("Second visit")
+    assert sorted(last["record_ids"]) == sorted(str(_record_id(settings, s))
+                                                for s in ("W1", "W2"))
