@@ -141,8 +141,8 @@ def _pending(session: Session, batch_size: int) -> list[_Pending]:
 
 class _Entities(NamedTuple):
     records: set[int]  # person records
-    notes: set[int]  # case notes that changed
-    case_notes: set[int]  # other notes of the cases that changed
+    notes: set[int]  # case notes that changed, of cases that did not
+    case_notes: set[int]  # every note of the cases that changed
 
 
 def _entities(session: Session, rows: Iterable[_Pending]) -> _Entities:
@@ -153,7 +153,10 @@ def _entities(session: Session, rows: Iterable[_Pending]) -> _Entities:
     # A case's subjects change what its notes point at. (A person record arriving after its
     # notes needs nothing: notes are mapped to persons through their ``subjects`` keys at query
     # time; the record_ids/person_ids they carry are informative and refreshed by reindex.)
-    return _Entities(records, notes, set(note_ids_for_cases(session, cases)) - notes)
+    of_cases = set(note_ids_for_cases(session, cases))
+    # A note whose case changed too is written as its case's: its subjects may be new while
+    # its version is not.
+    return _Entities(records, notes - of_cases, of_cases)
 
 
 def _doc_chunks(session: Session, names: IndexNames, entities: _Entities

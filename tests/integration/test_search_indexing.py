@@ -399,3 +399,24 @@ def test_a_note_is_written_once_when_its_case_came_first_and_follows_later_chang
     assert last["_version"] == 2 and last["text"].startswith("Second visit")
     assert sorted(last["record_ids"]) == sorted(str(_record_id(settings, s))
                                                 for s in ("W1", "W2"))
+
+
+def test_a_note_and_its_case_changed_in_one_batch_gets_the_new_subjects(
+        settings: Settings) -> None:
+    store(settings, [person("SC", "X1", "Ash", "Batch", "2016-06-06")])
+    store(settings, [case("SC", "CX1", ["X1"])])
+    # The case's row writes the note before the note's own row comes up.
+    store(settings, [note("SC", "NX1", "CX1", "Home visit.")])
+    assert drain(settings, batch_size=2, max_batches=1, link=False).processed == 2
+    # Now the note's own row, a new person and the case's new subjects share one batch:
+    # the note's version is the one already indexed, its subjects are not.
+    store(settings, [person("SC", "X2", "Birch", "Batch", "2014-04-04")])
+    store(settings, [{**case("SC", "CX1", ["X1", "X2"]),
+                      "source": {**case("SC", "CX1", [])["source"], "version": 2}}])
+    assert drain(settings, batch_size=10, link=False).processed == 3
+    client = make_client(settings.resolved_opensearch_url, 30)
+    client.indices.refresh(index=f"{settings.index_prefix}-notes")
+    (hit,) = client.search(index=f"{settings.index_prefix}-notes",
+                           body={"query": {"match_all": {}}})["hits"]["hits"]
+    assert sorted(hit["_source"]["record_ids"]) == sorted(
+        str(_record_id(settings, s)) for s in ("X1", "X2"))
