@@ -91,6 +91,7 @@ def time_link_records(settings: Any, client: Any, ids: list[int], rounds: int,
     them to index them). Linking changes the store (merges), so a second run on the same
     records finds them linked already: give each run of a before/after comparison its own
     ``order_seed``."""
+    import inspect
     import random
 
     from indexer.documents import load_person_docs
@@ -101,8 +102,6 @@ def time_link_records(settings: Any, client: Any, ids: list[int], rounds: int,
     def documents(chunk: list[int]) -> dict[int, Any]:
         with session_scope(engine) as session:
             return {int(d.id): d.source for d in load_person_docs(session, chunk)}
-
-    import inspect
 
     # Older code (a before/after comparison) takes no documents: they are still built, so
     # both sides read the same rows before the clock starts.

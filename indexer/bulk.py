@@ -30,9 +30,14 @@ DEFAULT_CHUNK_BYTES = 10 * 1024 * 1024
 @dataclass
 class BulkResult:
     indexed: int = 0
-    conflicts: int = 0  # a newer version was already there: fine
     errors: list[tuple[str, str]] = field(default_factory=list)  # (doc id, reason)
-    conflict_ids: list[str] = field(default_factory=list)  # the documents of ``conflicts``
+    # Refused because the index held a newer version (or, for a strict write, the same one):
+    # fine, the index is at least as new.
+    conflict_ids: list[str] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> int:
+        return len(self.conflict_ids)
 
     @property
     def failed_ids(self) -> set[str]:
@@ -40,7 +45,6 @@ class BulkResult:
 
     def add(self, other: BulkResult) -> None:
         self.indexed += other.indexed
-        self.conflicts += other.conflicts
         self.errors.extend(other.errors)
         self.conflict_ids.extend(other.conflict_ids)
 
@@ -77,7 +81,6 @@ def bulk_index(client: OpenSearch, index: str, docs: Iterable[IndexDoc], *,
         if ok:
             result.indexed += 1
         elif info.get("status") == 409:
-            result.conflicts += 1
             result.conflict_ids.append(str(info.get("_id")))
         else:
             error = info.get("error")

@@ -230,15 +230,14 @@ def members_of(session: Session, person_ids: Iterable[str]) -> dict[str, list[in
 _MAX_MERGE_DEPTH = 64  # a longer merged_into chain would be a data error (or a cycle)
 
 
-@lru_cache(maxsize=4)
-def _identities_statement(postgres: bool, constraints: bool = False) -> Any:
-    """One statement for what ``current_persons`` + ``members_of`` read in four or more:
-    rows ("s", record, surviving person) for the records bound to ``ids``, and ("m", record,
-    surviving person) for every record of those surviving persons (absorbed persons' records
-    count). With ``constraints``, also what ``active_constraints`` reads for all of those
-    records: ("must_link" | "cannot_link", record_a, record_b as text), a round trip fewer
-    on every incremental link. Built once: constructing it cost more than running it (~3 ms
-    a call)."""
+@lru_cache(maxsize=2)
+def _identities_statement(postgres: bool) -> Any:
+    """One statement for what ``current_persons`` + ``members_of`` + ``active_constraints``
+    read in five or more: rows ("s", record, surviving person) for the records bound to
+    ``ids``; ("m", record, surviving person) for every record of those surviving persons
+    (absorbed persons' records count); and ("must_link" | "cannot_link", record_a, record_b
+    as text) for the constraints in force touching any of them. Built once: constructing it
+    cost more than running it (~3 ms a call)."""
     records, persons = _table(PersonRecordRow), _table(PersonRow)
 
     def bound(column: Any) -> Any:
@@ -271,26 +270,22 @@ def _identities_statement(postgres: bool, constraints: bool = False) -> Any:
     seeds = select(literal("s").label("kind"), ends.c.rid, ends.c.root)
     members = (select(records.c.id.label("rid"), down.c.root)
                .join(down, records.c.person_id == down.c.pid).cte("members"))
-    parts = [seeds, select(literal("m").label("kind"), members.c.rid, members.c.root)]
-    if constraints:
-        lc = _table(LinkConstraintRow)
-        cons = select(lc.c.kind, lc.c.record_a, cast(lc.c.record_b, String))
-        in_force = lc.c.superseded_at.is_(None)
-        # Joins, not IN (subquery): each side is an index lookup per member, where an IN
-        # list of a CTE has PostgreSQL scan every constraint ever recorded.
-        parts += [cons.where(in_force, or_(bound(lc.c.record_a), bound(lc.c.record_b))),
-                  cons.join(members, lc.c.record_a == members.c.rid).where(in_force),
-                  cons.join(members, lc.c.record_b == members.c.rid).where(in_force)]
-    return union_all(*parts)
+    lc = _table(LinkConstraintRow)
+    cons = select(lc.c.kind, lc.c.record_a, cast(lc.c.record_b, String))
+    in_force = lc.c.superseded_at.is_(None)
+    # Joins, not IN (subquery): each side is an index lookup per member, where an IN list of
+    # a CTE has PostgreSQL scan every constraint ever recorded.
+    return union_all(seeds, select(literal("m").label("kind"), members.c.rid, members.c.root),
+                     cons.where(in_force, or_(bound(lc.c.record_a), bound(lc.c.record_b))),
+                     cons.join(members, lc.c.record_a == members.c.rid).where(in_force),
+                     cons.join(members, lc.c.record_b == members.c.rid).where(in_force))
 
 
 def identities_of(session: Session, record_ids: Iterable[int]
                   ) -> tuple[dict[int, str], dict[str, list[int]]]:
-    """(surviving person of each record, every record of each of those persons), in one
-    statement per chunk: what ``current_persons`` then ``members_of`` return, for the
-    incremental linker, whose every call reads a neighbourhood (at 1M people these reads were
-    four or more round trips of a ~15-statement transaction)."""
-    person_of, groups, _, _ = _read_neighbourhood(session, record_ids, constraints=False)
+    """(surviving person of each record, every record of each of those persons): what
+    ``current_persons`` then ``members_of`` return, in one statement per chunk."""
+    person_of, groups, _, _ = neighbourhood_of(session, record_ids)
     return person_of, groups
 
 
@@ -298,17 +293,13 @@ def neighbourhood_of(session: Session, record_ids: Iterable[int]
                      ) -> tuple[dict[int, str], dict[str, list[int]],
                                 list[tuple[int, int]], list[tuple[int, int]]]:
     """``identities_of``, and the (must_link, cannot_link) pairs in force that touch any record
-    it returns (``active_constraints``), in one statement per chunk."""
-    return _read_neighbourhood(session, record_ids, constraints=True)
-
-
-def _read_neighbourhood(session: Session, record_ids: Iterable[int], *, constraints: bool
-                        ) -> tuple[dict[int, str], dict[str, list[int]],
-                                   list[tuple[int, int]], list[tuple[int, int]]]:
+    it returns (``active_constraints``), in one statement per chunk: the incremental linker
+    reads a neighbourhood on every call (at 1M people these reads were five or more round
+    trips of a ~15-statement transaction)."""
     person_of: dict[int, str] = {}
     groups: dict[str, set[int]] = {}
     found: set[tuple[int, int, str]] = set()
-    statement = _identities_statement(is_postgres(session), constraints)
+    statement = _identities_statement(is_postgres(session))
     for chunk in value_chunks(session, sorted(set(record_ids))):
         for kind, rid, other in session.execute(statement, {"ids": list(chunk)}):
             if kind == "s":
@@ -318,10 +309,14 @@ def _read_neighbourhood(session: Session, record_ids: Iterable[int], *, constrai
                 groups.setdefault(other, set()).add(int(rid))
             else:  # a constraint: kind, record_a, record_b
                 found.add((int(rid), int(other), kind))
-    rows = sorted(found)
-    must = [(a, b) for a, b, k in rows if k == "must_link"]
-    cannot = [(a, b) for a, b, k in rows if k == "cannot_link"]
-    return person_of, {p: sorted(v) for p, v in groups.items()}, must, cannot
+    return (person_of, {p: sorted(v) for p, v in groups.items()},
+            *_must_and_cannot(sorted(found)))
+
+
+def _must_and_cannot(rows: Sequence[tuple[int, int, str]]
+                     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    return ([(a, b) for a, b, k in rows if k == "must_link"],
+            [(a, b) for a, b, k in rows if k == "cannot_link"])
 
 
 def active_constraints(session: Session, record_ids: Iterable[int] | None = None
@@ -341,9 +336,7 @@ def active_constraints(session: Session, record_ids: Iterable[int] | None = None
                     in_values(session, LinkConstraintRow.record_b, chunk)))):
                 seen.add((int(a), int(b), k))
         rows = sorted(seen)
-    must = [(a, b) for a, b, k in rows if k == "must_link"]
-    cannot = [(a, b) for a, b, k in rows if k == "cannot_link"]
-    return must, cannot
+    return _must_and_cannot(rows)
 
 
 def identity_as_at(session: Session, record_id: int, when: dt.datetime) -> str | None:
