@@ -43,8 +43,14 @@ def engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+# One factory for every engine, given the engine per session. Each sessionmaker makes its own
+# Session subclass, whose event dispatch SQLAlchemy builds on its first use: a factory made
+# per session cost about 0.7 ms a transaction (an audit write, a link) on this machine.
+_SESSIONS: sessionmaker[Session] = sessionmaker(expire_on_commit=False)
+
+
+def new_session(engine: Engine) -> Session:
+    return _SESSIONS(bind=engine)
 
 
 def is_postgres(session: Session) -> bool:
@@ -80,7 +86,7 @@ def in_values(session: Session, column: Any, values: Iterable[Any]) -> Any:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    session = session_factory(engine)()
+    session = new_session(engine)
     try:
         yield session
         session.commit()

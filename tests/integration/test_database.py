@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from sqlalchemy import inspect, select
 
@@ -57,3 +58,24 @@ def test_migrations_build_exactly_the_tables_the_code_declares(database_url: str
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_sessions_share_one_session_class_and_keep_their_own_engine(
+        database_url: str, tmp_path: Path) -> None:
+    """A sessionmaker made per session gave each its own Session subclass, whose event
+    dispatch SQLAlchemy built afresh (~0.7 ms a transaction): the class is made once, and
+    each session is still bound to the engine it was opened on, committed on exit."""
+    upgrade(database_url)
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    upgrade(other_url)
+    classes = set()
+    engines = (engine_for(database_url), engine_for(other_url), engine_for(database_url))
+    for n, engine in enumerate(engines):
+        with session_scope(engine) as session:
+            classes.add(type(session))
+            assert session.get_bind() is engine
+            session.add(AgencyRow(code=f"A{n}", name="x", kind="other"))
+    for engine, codes in zip(engines, (["A0", "A2"], ["A1"], ["A0", "A2"]), strict=True):
+        with session_scope(engine) as session:
+            assert sorted(session.scalars(select(AgencyRow.code))) == codes
+    assert len(classes) == 1
