@@ -657,22 +657,30 @@ _WHOLE_QUEUE_AT = 20 * _CHUNK
 
 
 def _obsolete_reviews(session: Session, person_of: Mapping[int, str]) -> None:
-    """Pending pairs whose records are now one identity need no decision."""
+    """Pending pairs whose records are now one identity need no decision.
+
+    Core statements reading three columns: loading whole review rows (their JSON
+    explanations) as ORM objects cost more than the query on every merging link."""
+    session.flush()  # a review queued earlier in this transaction must be seen
     ids = sorted(person_of)
-    pending = select(LinkReviewRow).where(LinkReviewRow.status == "pending")
+    reviews = _table(LinkReviewRow)
+    pending = (select(reviews.c.id, reviews.c.record_a, reviews.c.record_b)
+               .where(reviews.c.status == "pending"))
     if len(ids) > _WHOLE_QUEUE_AT:
         # A full re-link touches every record: one read of the pending queue, not thousands
         # of OR-queries.
-        found: Iterable[LinkReviewRow] = session.scalars(pending)
+        found: list[Any] = list(session.execute(pending))
     else:
-        found = (review for chunk in value_chunks(session, ids) for review in session.scalars(
-            pending.where(or_(in_values(session, LinkReviewRow.record_a, chunk),
-                              in_values(session, LinkReviewRow.record_b, chunk)))))
-    for review in found:
-        pa, pb = person_of.get(review.record_a), person_of.get(review.record_b)
-        if pa is not None and pa == pb:
-            review.status = "obsolete"
-            review.updated_at = utcnow()
+        found = [row for chunk in value_chunks(session, ids) for row in session.execute(
+            pending.where(or_(in_values(session, reviews.c.record_a, chunk),
+                              in_values(session, reviews.c.record_b, chunk))))]
+    closed = sorted({review_id for review_id, a, b in found
+                     if person_of.get(a) is not None and person_of.get(a) == person_of.get(b)})
+    now = utcnow()
+    for chunk in value_chunks(session, closed):
+        session.execute(update(reviews).where(in_values(session, reviews.c.id, chunk),
+                                              reviews.c.status == "pending")
+                        .values(status="obsolete", updated_at=now))
 
 
 def apply_edges(
