@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.db import session_scope
@@ -96,21 +96,49 @@ def entry_hash(prev_hash: str, row: AuditRow) -> str:
     return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
 
 
-def _lock_head(session: Session) -> AuditHeadRow:
+# The mapped classes' Tables (typed as FromClause by the ORM).
+_AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
+_HEAD: Table = AuditHeadRow.__table__  # type: ignore[assignment]
+# The statements of an append, built once (parameters bound per entry): building them per
+# call cost about as much as running them.
+_TAKE_SQLITE_LOCK = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)
+                     .values(last_id=_HEAD.c.last_id))
+_LOCK_HEAD = (select(_HEAD.c.last_id, _HEAD.c.last_hash)
+              .where(_HEAD.c.id == HEAD_ID).with_for_update())
+_INSERT = insert(_AUDIT).values({c.name: bindparam(f"entry_{c.name}", type_=c.type)
+                                 for c in _AUDIT.columns})
+_MOVE_HEAD = (update(_HEAD)
+              .where(_HEAD.c.id == HEAD_ID, _HEAD.c.last_id == bindparam("prev_id"))
+              .values(last_id=bindparam("head_id"), last_hash=bindparam("head_hash")))
+# PostgreSQL: the insert runs as a CTE of the head's update, one round trip for both.
+_INSERT_AND_MOVE_HEAD = _MOVE_HEAD.add_cte(_INSERT.cte("inserted"))
+
+
+def _lock_head(session: Session) -> tuple[int, str]:
+    """The newest entry's id and hash, with the head row locked until the caller commits."""
     if session.get_bind().dialect.name == "sqlite":
         # Take SQLite's write lock before reading the head (a deferred transaction that reads
         # first could not upgrade once another writer committed).
-        session.execute(update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID)
-                        .values(last_id=AuditHeadRow.last_id)
-                        .execution_options(synchronize_session=False))
-    head = session.execute(
-        select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one_or_none()
+        session.execute(_TAKE_SQLITE_LOCK)
+    head = session.execute(_LOCK_HEAD).first()
     if head is None:  # the migration inserts it; this covers a hand-made schema
-        head = AuditHeadRow(id=HEAD_ID, last_id=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
-    return head
+        session.execute(insert(_HEAD).values(id=HEAD_ID, last_id=0, last_hash=GENESIS_HASH))
+        return 0, GENESIS_HASH
+    return int(head.last_id), str(head.last_hash)
+
+
+def _write(session: Session, row: AuditRow, prev_id: int) -> None:
+    """Insert the entry and move the head to it: Core statements, on PostgreSQL one. The
+    ORM's two flushes and their round trips were most of an audited request's audit cost."""
+    params: dict[str, Any] = {f"entry_{c.name}": getattr(row, c.name) for c in _AUDIT.columns}
+    params.update(prev_id=prev_id, head_id=row.id, head_hash=row.hash)
+    if session.get_bind().dialect.name == "postgresql":
+        moved = session.execute(_INSERT_AND_MOVE_HEAD, params)
+    else:
+        session.execute(_INSERT, params)
+        moved = session.execute(_MOVE_HEAD, params)
+    if getattr(moved, "rowcount", 1) != 1:  # the head lock makes this unreachable
+        raise RuntimeError("audit: the chain head moved while it was locked")
 
 
 def append(session: Session, *, event: AuditEvent | str, principal: Principal | None,
@@ -118,7 +146,8 @@ def append(session: Session, *, event: AuditEvent | str, principal: Principal | 
            result_ids: Iterable[Any] | None = None, count: int | None = None,
            target: str | None = None, reason: str | None = None,
            client_ip: str | None = None, detail: Mapping[str, Any] | None = None) -> AuditRow:
-    """Append one entry in the caller's transaction and return it (flushed, not committed).
+    """Append one entry in the caller's transaction and return it (written, not committed;
+    the returned row is not attached to the session).
 
     ``principal=None`` records an anonymous caller (e.g. a failed sign-in). For a search,
     pass ``result_ids`` (an empty list when nothing was found); ``count`` defaults to its
@@ -130,9 +159,9 @@ def append(session: Session, *, event: AuditEvent | str, principal: Principal | 
     ids = None if result_ids is None else [str(i) for i in result_ids]
     if count is None and ids is not None:
         count = len(ids)
-    head = _lock_head(session)
+    last_id, last_hash = _lock_head(session)
     row = AuditRow(
-        id=head.last_id + 1,
+        id=last_id + 1,
         at=dt.datetime.now(dt.UTC),
         event=event,
         actor=principal.subject if principal else "anonymous",
@@ -149,14 +178,10 @@ def append(session: Session, *, event: AuditEvent | str, principal: Principal | 
         target=target,
         reason=reason,
         detail=_jsonable(dict(detail)) if detail is not None else None,
-        prev_hash=head.last_hash,
+        prev_hash=last_hash,
     )
-    row.hash = entry_hash(head.last_hash, row)
-    session.add(row)
-    session.flush()
-    head.last_id = row.id
-    head.last_hash = row.hash
-    session.flush()
+    row.hash = entry_hash(last_hash, row)
+    _write(session, row, last_id)
     return row
 
 
