@@ -51,7 +51,7 @@ from linkage.tables import (
     RecordMembershipRow,
 )
 from schemas.db import in_values, is_postgres, value_chunks
-from schemas.tables import OutboxRow, PersonRecordRow, PersonRow, utcnow
+from schemas.tables import OutboxRow, PersonRecordRow, PersonRow, table_of, utcnow
 
 __all__ = [
     "LinkConfig",
@@ -238,7 +238,7 @@ def _identities_statement(postgres: bool) -> Any:
     (absorbed persons' records count); and ("must_link" | "cannot_link", record_a, record_b
     as text) for the constraints in force touching any of them. Built once: constructing it
     cost more than running it (~3 ms a call)."""
-    records, persons = _table(PersonRecordRow), _table(PersonRow)
+    records, persons = table_of(PersonRecordRow), table_of(PersonRow)
 
     def bound(column: Any) -> Any:
         return (column == any_(bindparam("ids", type_=ARRAY(records.c.id.type)))
@@ -270,7 +270,7 @@ def _identities_statement(postgres: bool) -> Any:
     seeds = select(literal("s").label("kind"), ends.c.rid, ends.c.root)
     members = (select(records.c.id.label("rid"), down.c.root)
                .join(down, records.c.person_id == down.c.pid).cte("members"))
-    lc = _table(LinkConstraintRow)
+    lc = table_of(LinkConstraintRow)
     cons = select(lc.c.kind, lc.c.record_a, cast(lc.c.record_b, String))
     in_force = lc.c.superseded_at.is_(None)
     # Joins, not IN (subquery): each side is an index lookup per member, where an IN list of
@@ -281,21 +281,14 @@ def _identities_statement(postgres: bool) -> Any:
                      cons.join(members, lc.c.record_b == members.c.rid).where(in_force))
 
 
-def identities_of(session: Session, record_ids: Iterable[int]
-                  ) -> tuple[dict[int, str], dict[str, list[int]]]:
-    """(surviving person of each record, every record of each of those persons): what
-    ``current_persons`` then ``members_of`` return, in one statement per chunk."""
-    person_of, groups, _, _ = neighbourhood_of(session, record_ids)
-    return person_of, groups
-
-
 def neighbourhood_of(session: Session, record_ids: Iterable[int]
                      ) -> tuple[dict[int, str], dict[str, list[int]],
                                 list[tuple[int, int]], list[tuple[int, int]]]:
-    """``identities_of``, and the (must_link, cannot_link) pairs in force that touch any record
-    it returns (``active_constraints``), in one statement per chunk: the incremental linker
-    reads a neighbourhood on every call (at 1M people these reads were five or more round
-    trips of a ~15-statement transaction)."""
+    """(surviving person of each record, every record of each of those persons: what
+    ``current_persons`` then ``members_of`` return), and the (must_link, cannot_link) pairs
+    in force that touch any record returned (``active_constraints``), in one statement per
+    chunk: the incremental linker reads a neighbourhood on every call (at 1M people these
+    reads were five or more round trips of a ~15-statement transaction)."""
     person_of: dict[int, str] = {}
     groups: dict[str, set[int]] = {}
     found: set[tuple[int, int, str]] = set()
@@ -371,13 +364,6 @@ def _aware(value: dt.datetime) -> dt.datetime:
 # ---------------------------------------------------------------------------------------------
 
 
-def _table(row_class: Any) -> Table:
-    """The Core table of a mapped class (set-based statements with executemany parameters)."""
-    table = row_class.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, int]],
                   now: dt.datetime, roots: Iterable[str] = ()) -> None:
     """Point records at their new person, keep the membership history, write outbox rows.
@@ -394,7 +380,7 @@ def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, in
         return
     ids = sorted(target)
     rows: list[Any] = []  # Row(id, person_id, received_at, version, has_history)
-    members = _table(RecordMembershipRow)
+    members = table_of(RecordMembershipRow)
     has_history = (select(members.c.record_id).where(members.c.record_id == PersonRecordRow.id)
                    .exists().label("has_history"))
     for chunk in value_chunks(session, ids):
@@ -427,8 +413,8 @@ def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, in
                        "version": int(r.version)})
     if history:
         session.execute(insert(members), history)
-        session.execute(insert(_table(OutboxRow)), outbox)
-        _update_many(session, _table(PersonRecordRow), "id", "person_id",
+        session.execute(insert(table_of(OutboxRow)), outbox)
+        _update_many(session, table_of(PersonRecordRow), "id", "person_id",
                      [(r.id, target[int(r.id)][0]) for r in rows])
 
 
@@ -471,7 +457,7 @@ def merge_groups(session: Session, groups: Sequence[MergeGroup], *, source: str,
     stays resolvable, and persons merged into it earlier point straight at the survivor."""
     session.flush()  # the statements below are Core: pending ORM rows must be written first
     wanted = sorted({p for g in groups for p in g.person_ids})
-    persons = _table(PersonRow)
+    persons = table_of(PersonRow)
     created: dict[str, dt.datetime] = {}
     roots: set[str] = set()  # not merged into another: where their records have been
     for chunk in value_chunks(session, wanted):
@@ -663,7 +649,7 @@ def _obsolete_reviews(session: Session, person_of: Mapping[int, str]) -> None:
     explanations) as ORM objects cost more than the query on every merging link."""
     session.flush()  # a review queued earlier in this transaction must be seen
     ids = sorted(person_of)
-    reviews = _table(LinkReviewRow)
+    reviews = table_of(LinkReviewRow)
     pending = (select(reviews.c.id, reviews.c.record_a, reviews.c.record_b)
                .where(reviews.c.status == "pending"))
     if len(ids) > _WHOLE_QUEUE_AT:

@@ -11,15 +11,14 @@ from sqlalchemy import Engine, exists, func, select
 
 from schemas.db import session_scope
 from schemas.ingest.store import CHILD_TABLES, TABLE_FOR
-from schemas.tables import AgencyRow, PersonRecordRow
+from schemas.tables import AgencyRow, PersonRecordRow, table_of
 
 __all__ = ["dangling_keys"]
 
 
 def dangling_keys(engine: Engine) -> dict[str, int]:
     """Per "table.column", how many rows refer to something that does not exist (0 each)."""
-    records = PersonRecordRow.__table__
-    agencies = AgencyRow.__table__
+    records, agencies = table_of(PersonRecordRow), table_of(AgencyRow)
     counts: dict[str, int] = {}
     with session_scope(engine) as session:
         for child in CHILD_TABLES:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -28,6 +29,13 @@ from schemas import limits
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def table_of(row_class: Any) -> Table:
+    """The Core table of a mapped class (the ORM types ``__table__`` as a FromClause)."""
+    table = row_class.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 # BigInteger ids on PostgreSQL, INTEGER (rowid alias) on SQLite.

@@ -26,7 +26,9 @@ from schemas.ingest.prepare import (
     stamped,
 )
 from schemas.ingest.store import CHILD_TABLES, TABLE_FOR, child_rows
-from schemas.tables import OutboxRow, PersonRow
+from schemas.tables import OutboxRow, PersonRow, table_of
+
+_OUTBOX, _PERSONS = table_of(OutboxRow), table_of(PersonRow)
 
 
 def _bulk_insert(session: Session, table: Table, columns: Sequence[str],
@@ -107,7 +109,7 @@ def upsert_entity(session: Session, entity: str, bucket: dict[Key, Prepared],
         for child, cols, rows in zip(CHILD_TABLES, CHILD_COLUMNS, child_rows(changed),
                                      strict=True):
             _bulk_insert(session, child, ("record_id", *cols), rows)
-    _bulk_insert(session, OutboxRow.__table__,  # type: ignore[arg-type]
+    _bulk_insert(session, _OUTBOX,
                  ("entity_type", "entity_id", "version", "created_at", "attempts"),
                  [(entity, row_id, incoming.version, now, 0) for row_id, incoming in changed])
 
@@ -123,7 +125,7 @@ def _insert_core(session: Session, table: Table, entity: str, inserts: list[Prep
     if entity == "person_record":
         person = columns.index("person_id")
         # Each new record starts as its own identity; linkage merges identities later.
-        _bulk_insert(session, PersonRow.__table__,  # type: ignore[arg-type]
+        _bulk_insert(session, _PERSONS,
                      ("id", "created_at"), [(row[person], now) for row in rows])
         columns += ("updated_at",)
         rows = [(*row, now) for row in rows]

@@ -38,6 +38,7 @@ from schemas.tables import (
     PersonNameRow,
     PersonRecordRow,
     RelationshipRow,
+    table_of,
     utcnow,
 )
 
@@ -45,12 +46,12 @@ __all__ = ["ENTITY", "Record", "UnknownAgency", "content_hash", "known_agencies"
            "upsert_batch", "upsert_prepared"]
 
 TABLE_FOR: dict[str, Table] = {
-    "person_record": PersonRecordRow.__table__,  # type: ignore[dict-item]
-    "case": CaseRow.__table__,  # type: ignore[dict-item]
-    "case_note": CaseNoteRow.__table__,  # type: ignore[dict-item]
+    "person_record": table_of(PersonRecordRow),
+    "case": table_of(CaseRow),
+    "case_note": table_of(CaseNoteRow),
 }
 CHILD_TABLES: tuple[Table, ...] = tuple(
-    row.__table__ for row in (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow))  # type: ignore[misc]
+    map(table_of, (PersonNameRow, IdentifierRow, AddressRow, RelationshipRow)))
 
 
 class UnknownAgency(ValueError):

@@ -22,10 +22,11 @@ from enum import StrEnum
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.db import session_scope
+from schemas.tables import table_of
 from search_api.access.principal import Principal
 from search_api.access.tables import GENESIS_HASH, AuditHeadRow, AuditRow
 
@@ -96,9 +97,7 @@ def entry_hash(prev_hash: str, row: AuditRow) -> str:
     return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
 
 
-# The mapped classes' Tables (typed as FromClause by the ORM).
-_AUDIT: Table = AuditRow.__table__  # type: ignore[assignment]
-_HEAD: Table = AuditHeadRow.__table__  # type: ignore[assignment]
+_AUDIT, _HEAD = table_of(AuditRow), table_of(AuditHeadRow)
 # The statements of an append, built once (parameters bound per entry): building them per
 # call cost about as much as running them.
 _TAKE_SQLITE_LOCK = (update(_HEAD).where(_HEAD.c.id == HEAD_ID)

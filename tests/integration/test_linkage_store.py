@@ -20,7 +20,6 @@ from linkage.store import (
     LinkConflict,
     active_constraints,
     current_persons,
-    identities_of,
     identity_as_at,
     members_of,
     neighbourhood_of,
@@ -179,14 +178,14 @@ def test_identities_in_one_statement_match_the_step_by_step_reads(settings: Sett
                                       superseded_at=dt.datetime.now(dt.UTC)))
     with session_scope(engine(settings)) as session:
         for ids in ([a], [c], [b, d], [a, b, c, d], [d, 10_000_000], [10_000_000]):
-            person_of, groups = identities_of(session, ids)
+            person_of, groups, _, _ = neighbourhood_of(session, ids)
             assert person_of == current_persons(session, ids)
             assert groups == members_of(session, set(person_of.values()))
             near = {*ids, *(r for rs in groups.values() for r in rs)}
             assert neighbourhood_of(session, ids) == (
                 person_of, groups, *active_constraints(session, near))
         assert neighbourhood_of(session, [c])[2:] == ([(b, c)], [(a, d)])
-        person_of, groups = identities_of(session, [c])
+        person_of, groups, _, _ = neighbourhood_of(session, [c])
         assert person_of == {c: before[a]}
         assert groups == {before[a]: [a, b, c]}
 
