@@ -65,7 +65,7 @@ def _criteria_query(f: RecordFeatures, size: int) -> dict[str, Any]:
         extra.append({"terms": {"uprns": sorted(f.uprns)[:20]}})
     body: dict[str, Any]
     try:
-        from search_api.search.query import Criteria, person_query
+        from search_api.search.query import Criteria, record_query
 
         ident = f.identifiers[0] if f.identifiers else None
         criteria = Criteria(
@@ -73,10 +73,7 @@ def _criteria_query(f: RecordFeatures, size: int) -> dict[str, Any]:
             given_full=f.given, family_full=f.family, dob=f.dob,
             postcode=f.postcodes[0] if f.postcodes else None,
             identifier=(ident[0], ident[1]) if ident else None)
-        body = person_query(criteria, [], size, typed=False)
-        bool_q = body["query"]["bool"]
-        bool_q.setdefault("should", []).extend(extra)
-        bool_q["minimum_should_match"] = 1
+        body = record_query(criteria, size, keys=extra)
     except ImportError:  # pragma: no cover - the search package is part of the product
         should: list[dict[str, Any]] = list(extra)
         for name in (*f.all_given, *f.all_family):

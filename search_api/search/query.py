@@ -32,6 +32,7 @@ __all__ = [
     "notes_query",
     "person_query",
     "persons_by_ids_query",
+    "record_query",
     "subjects_query",
 ]
 
@@ -115,6 +116,11 @@ def _name_clauses(words: list[str], bases: tuple[str, ...],
                 queries += _word_clauses(word, cross, CROSS_FIELD_SCALE, typed=typed)
             clauses.append({"dis_max": {"queries": queries, "tie_breaker": 0.2}})
     return clauses[:MAX_TOKENS_PER_FIELD * 2]
+
+
+def _exact(base: str, name: str) -> dict[str, Any]:
+    """The whole name as held (the keyword view), beside its words' matches."""
+    return {"match": {f"{base}.exact": {"query": name, "boost": 2.0}}}
 
 
 @dataclass(frozen=True)
@@ -224,8 +230,9 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
     ``RECORD_BOOSTS``. A record's date of birth,
     postcode and identifiers find its mistyped names anyway, and on the 1M-people store
     those clauses only pushed true duplicates out of the top candidates while costing
-    three-quarters of the query's time (BENCHMARKS.md). Its output is what linking was
-    tuned and measured with: change it only together with linkage.
+    three-quarters of the query's time (BENCHMARKS.md). Linkage matches these clauses in
+    pairs (``record_query``) and uses the flat query as it is for a record too sparse to
+    pair: change it only together with linkage.
     """
     boosts = TYPED_BOOSTS if typed else RECORD_BOOSTS
     should: list[dict[str, Any]] = []
@@ -237,9 +244,9 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
     should += _name_clauses(c.family, FAMILY, GIVEN if typed else (), typed)
     should += _name_clauses(c.either, EITHER, typed=typed)
     if c.given_full:
-        should.append({"match": {"all_given.exact": {"query": c.given_full, "boost": 2.0}}})
+        should.append(_exact("all_given", c.given_full))
     if c.family_full:
-        should.append({"match": {"all_family.exact": {"query": c.family_full, "boost": 2.0}}})
+        should.append(_exact("all_family", c.family_full))
     if c.dob:
         should += _dob_clauses(c.dob, boosts)
     if c.postcode:
@@ -272,6 +279,69 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
         "sort": ["_score", {"record_id": "asc"}],
         "_source": {"excludes": list(SEARCH_ONLY_FIELDS)},
     }
+
+
+# A whole record's clauses (linkage, $match) are matched in pairs of fields: a candidate must
+# agree with the record on two things (both names; a date of birth and a name; a name and the
+# birth month; a name and the postcode sector), or on one key that alone identifies (an
+# identifier, a full postcode, a UPRN). Each pair scores as the sum of its two sides, so a
+# record agreeing on several fields ranks above one agreeing only on a common name. On 1.87M
+# indexed records (1,500 sampled) this put more of a child's other records in the top 20
+# (pair recall 0.9880 -> 0.9953) for the same OpenSearch time (took p50 12 ms, p95 21-22 ms
+# both ways; BENCHMARKS.md, Linkage, session 14). The birth year and postcode district pair with
+# nothing: a name with the district cost a third more time and found fewer true pairs.
+_RECORD_PAIRS = (("given", "family"), ("dob", "names"), ("family", "dob_month"),
+                 ("given", "dob_month"), ("names", "postcode_sector"))
+
+
+def _one_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+    return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses}}
+
+
+def record_query(c: Criteria, size: int, *, keys: list[dict[str, Any]] | None = None
+                 ) -> dict[str, Any]:
+    """The retrieval query for a whole record (linkage, ``$match``): ``person_query(c,
+    typed=False)``'s clauses, matched in the pairs of ``_RECORD_PAIRS``.
+
+    keys: more clauses that match alone (the record's other identifiers, postcodes and
+    UPRNs). A record too sparse to form any pair (one name, no date of birth or postcode)
+    gets the flat query, where any one clause matches."""
+    flat = person_query(c, [], size, typed=False)
+    b = RECORD_BOOSTS
+    groups: dict[str, list[dict[str, Any]]] = {
+        "given": _name_clauses(c.given, GIVEN, typed=False),
+        "family": _name_clauses(c.family, FAMILY, typed=False),
+        "dob": [], "dob_month": [], "postcode_sector": []}
+    if c.given_full:
+        groups["given"].append(_exact("all_given", c.given_full))
+    if c.family_full:
+        groups["family"].append(_exact("all_family", c.family_full))
+    groups["names"] = groups["given"] + groups["family"]
+    alone: list[dict[str, Any]] = []
+    for clause in _dob_clauses(c.dob, b) if c.dob else []:
+        key = next(iter(clause["term"]))
+        if key in ("dob_full", "dob_swapped"):
+            groups["dob"].append(clause)
+        elif key == "dob_ym":
+            groups["dob_month"].append(clause)
+    for clause in _postcode_clauses(c.postcode, b) if c.postcode else []:
+        key = next(iter(next(iter(clause.values()))))
+        if key == "postcodes":
+            alone.append(clause)
+        elif key == "postcode_sector":
+            groups["postcode_sector"].append(clause)
+    if c.identifier:
+        alone.append({"terms": {"identifier_values": identifier_values(c.identifier),
+                                "boost": b.identifier}})
+    pairs = [{"bool": {"must": [_one_of(groups[x]), _one_of(groups[y])]}}
+             for x, y in _RECORD_PAIRS if groups[x] and groups[y]]
+    if not pairs:
+        flat["query"]["bool"].setdefault("should", []).extend(keys or [])
+        flat["query"]["bool"]["minimum_should_match"] = 1
+        return flat
+    flat["query"]["bool"]["should"] = [*alone, *(keys or []), *pairs]
+    flat["query"]["bool"]["minimum_should_match"] = 1
+    return flat
 
 
 def persons_by_ids_query(person_ids: list[str], filters: list[dict[str, Any]],

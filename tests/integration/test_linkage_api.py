@@ -294,3 +294,59 @@ def test_fhir_patient_match_returns_graded_bundle(env: Settings) -> None:
         bad = client.post("/fhir/Patient/$match", headers=duty, json={"resourceType": "Patient"})
         assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
     assert "match" in audit_events(env)
+
+
+def test_a_record_agreeing_on_two_fields_is_not_crowded_out_by_single_field_matches(
+        env: Settings) -> None:
+    """Linkage retrieval matches a record's fields in pairs. The other agency's record of the
+    same child (the given name written differently, the same common surname and date of
+    birth) must be a candidate when more than 20 other records share only its given name and
+    birth year: the flat query (any one field) ranked all 25 of those above it, since a
+    rarer given name outweighed a surname held by a thousand records and the date."""
+    from indexer.lifecycle import ensure_indices
+    from linkage.incremental import (
+        CANDIDATES_PER_RECORD,
+        candidates_from_opensearch,
+        seeds_from_opensearch,
+    )
+    from workers.outbox import drain_once
+
+    def kid(source_id: str, given: str, family: str, dob: str, agency: str = "LA1"
+            ) -> dict[str, Any]:
+        return {"record_type": "person",
+                "source": {"agency": agency, "source_system": "sys", "source_id": source_id,
+                           "version": 1},
+                "given_names": given, "family_name": family, "date_of_birth": dob}
+
+    others = ["Adeyemi", "Baxter", "Chowdhury", "Dalton", "Ellison", "Fairweather", "Gallagher",
+              "Hussain", "Iqbal", "Jankowski", "Kowalczyk", "Lindqvist", "Mahmood", "Nowak",
+              "Oduya", "Pritchard", "Quigley", "Rahman", "Sutcliffe", "Thornton", "Umarov",
+              "Varga", "Whitworth", "Xavier", "Yilmaz"]
+    given = ["Olivia", "Amelia", "Isla", "Ava", "Mia", "Ivy", "Lily", "Freya", "Grace", "Ella",
+             "Noah", "Oliver", "George", "Leo", "Arthur", "Jack", "Harry", "Oscar", "Theo"]
+    records = [kid("seed", "Zainab", "Smith", "2014-06-09"),
+               kid("same-child", "Zee", "Smith", "2014-06-09", agency="HEA")]
+    # Same given name and birth year, nothing else: the flat query scored each of these
+    # above the same child's other record.
+    records += [kid(f"given-only-{i}", "Zainab", surname, f"2014-0{1 + i % 5}-1{i % 9}")
+                for i, surname in enumerate(others)]
+    records += [kid(f"smith-{i}", given[i % len(given)], "Smith",
+                    f"20{i % 5 + 5:02d}-{i % 12 + 1:02d}-{i % 27 + 1:02d}") for i in range(1000)]
+    engine = engine_for(env.resolved_database_url)
+    report = ingest_payload(engine, records)
+    assert not report.rejections
+    client = make_client(env.resolved_opensearch_url, 10.0)
+    ensure_indices(client, env.index_prefix)
+    while drain_once(engine, client, env.index_prefix).batches:
+        pass
+    alias = f"{env.index_prefix}-persons"
+    client.indices.refresh(index=alias)
+    with session_scope(engine) as session:
+        ids = {s: i for s, i in session.execute(
+            select(PersonRecordRow.source_id, PersonRecordRow.id))}
+    seeds = seeds_from_opensearch(client, alias, [ids["seed"]])
+    (found,) = candidates_from_opensearch(client, alias, [seeds[ids["seed"]]])
+    assert len(found) <= CANDIDATES_PER_RECORD
+    assert str(ids["same-child"]) in {str(src["record_id"]) for src in found}
+    # A shared given name alone is not a candidate; a shared surname alone neither.
+    assert not any(str(src["source_id"]).startswith(("given-only-", "smith-")) for src in found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -137,7 +138,6 @@ def test_fetch_size_is_about_ten_per_result_and_bounded() -> None:
 
 
 def test_linkage_retrieval_keeps_only_whole_name_clauses() -> None:
-    import json
 
     from analyzers.dates import PartialDate
     from linkage.features import features_from_query
@@ -244,3 +244,51 @@ def test_search_name_clauses_per_word() -> None:
         ("all_family.dm", False): pytest.approx(0.6), ("all_family", True): pytest.approx(0.6),
         ("all_family.edge", False): pytest.approx(0.8)}
     assert body["sort"] == ["_score", {"record_id": "asc"}]
+
+
+def _pair_fields(clause: dict[str, Any]) -> list[set[str]]:
+    """The fields each side of a paired clause matches on."""
+    import re
+
+    sides = clause["bool"]["must"]
+    return [set(re.findall(r'"((?:all_|dob_|postcode)[a-z_.]*)"', json.dumps(side)))
+            for side in sides]
+
+
+def test_record_query_matches_fields_in_pairs() -> None:
+    from search_api.search.query import record_query
+
+    crit = Criteria(given=["kayleigh"], family=["smith"], given_full="kayleigh",
+                    family_full="smith", dob=PartialDate(2015, 4, 3, "day"),
+                    postcode="LS9 7AB", identifier=("nhs_number", "9434765919"))
+    body = record_query(crit, 21, keys=[{"terms": {"uprns": ["100"]}}])
+    should = body["query"]["bool"]["should"]
+    alone = [c for c in should if "bool" not in c]
+    # Keys that identify on their own match alone: full postcode, identifier, the extra keys.
+    assert {next(iter(next(iter(c.values())))) for c in alone} == {
+        "postcodes", "identifier_values", "uprns"}
+    pairs = [_pair_fields(c) for c in should if "bool" in c]
+    given = {"all_given", "all_given.syn", "all_given.dm", "all_given.exact"}
+    family = {"all_family", "all_family.syn", "all_family.dm", "all_family.exact"}
+    assert pairs == [[given, family], [{"dob_full", "dob_swapped"}, given | family],
+                     [family, {"dob_ym"}], [given, {"dob_ym"}],
+                     [given | family, {"postcode_sector"}]]
+    # The birth year and postcode district pair with nothing; no name matches on its own.
+    assert '"dob_y"' not in json.dumps(body["query"])
+    assert '"postcode_outward"' not in json.dumps(body["query"])
+    assert body["query"]["bool"]["minimum_should_match"] == 1
+    assert body["size"] == 21 and body["sort"] == ["_score", {"record_id": "asc"}]
+
+
+def test_record_query_of_a_sparse_record_is_the_flat_query() -> None:
+    """One name and nothing to pair it with: any one field matches, as before."""
+    from search_api.search.query import record_query
+
+    crit = Criteria(family=["smith"], family_full="smith")
+    extra = {"terms": {"identifier_values": ["x"], "boost": 10.0}}
+    body = record_query(crit, 21, keys=[extra])
+    flat = person_query(crit, [], 21, typed=False)
+    assert body["query"]["bool"]["should"] == [*flat["query"]["bool"]["should"], extra]
+    # Given name and date of birth, no surname: paired.
+    paired = record_query(Criteria(given=["zee"], dob=PartialDate(2014, 6, 9, "day")), 21)
+    assert all("bool" in c for c in paired["query"]["bool"]["should"])
