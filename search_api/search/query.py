@@ -288,8 +288,9 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
 # record agreeing on several fields ranks above one agreeing only on a common name. On 1.87M
 # indexed records (1,500 sampled) this put more of a child's other records in the top 20
 # (pair recall 0.9880 -> 0.9953) for the same OpenSearch time (took p50 12 ms, p95 21-22 ms
-# both ways; BENCHMARKS.md, Linkage, session 14). The birth year and postcode district pair with
-# nothing: a name with the district cost a third more time and found fewer true pairs.
+# both ways; BENCHMARKS.md, Linkage, session 14). The birth year and postcode district pair
+# with nothing: a name with the district as well cost 2-3 ms more and found no more true
+# pairs (0.9944 against 0.9953).
 _RECORD_PAIRS = (("given", "family"), ("dob", "names"), ("family", "dob_month"),
                  ("given", "dob_month"), ("names", "postcode_sector"))
 

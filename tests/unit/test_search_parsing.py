@@ -138,7 +138,6 @@ def test_fetch_size_is_about_ten_per_result_and_bounded() -> None:
 
 
 def test_linkage_retrieval_keeps_only_whole_name_clauses() -> None:
-
     from analyzers.dates import PartialDate
     from linkage.features import features_from_query
     from linkage.incremental import _criteria_query
