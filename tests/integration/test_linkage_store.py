@@ -132,6 +132,13 @@ def test_merge_keeps_older_person_id_history_and_outbox(settings: Settings) -> N
         outbox = session.scalars(select(OutboxRow).where(OutboxRow.entity_id == b,
                                                          OutboxRow.processed_at.is_(None)))
         assert any(o.entity_type == "person_record" for o in outbox)
+        # The move's own outbox row: the record at its stored version, due now, not tried.
+        queued = session.scalars(select(OutboxRow).where(OutboxRow.entity_id == b)
+                                 .order_by(OutboxRow.id.desc())).first()
+        assert queued is not None and queued.entity_type == "person_record"
+        assert (queued.version, queued.attempts, queued.processed_at) == (1, 0, None)
+        stamped = queued.created_at.replace(tzinfo=queued.created_at.tzinfo or dt.UTC)
+        assert stamped >= moment
 
 
 def test_a_record_still_pointing_at_an_absorbed_person_resolves_to_the_survivor(
