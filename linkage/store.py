@@ -437,7 +437,8 @@ def _move_records_statement() -> Any:
     is compiled once: the open memberships closed, the new memberships and the outbox rows
     inserted (data-modifying CTEs), and the records re-pointed. Every CTE sees the
     statement's starting snapshot, so the closing UPDATE never sees the memberships inserted
-    beside it. Four round trips were a tenth of an incremental link."""
+    beside it. The four statements it replaces cost ~2 ms more a merging incremental link
+    (BENCHMARKS.md, Linkage, session 14)."""
     members, records = table_of(RecordMembershipRow), table_of(PersonRecordRow)
     outbox = table_of(OutboxRow)
     now = bindparam("now", type_=members.c.valid_to.type)
