@@ -125,6 +125,11 @@ _SET_BASED_AT = 64
 _SET_BASED_CHUNK = 10_000
 
 
+def _unnested(name: str, column: Any) -> Any:
+    """One column of rows passed as an array parameter (PostgreSQL zips unnests in a select)."""
+    return func.unnest(bindparam(name, type_=ARRAY(column.type)))
+
+
 def _update_many(session: Session, table: Table, match: str, column: str,
                  pairs: Sequence[tuple[Any, Any]]) -> None:
     """``SET column = new WHERE match = key`` for each (key, new). Distinct keys, none of them
@@ -139,8 +144,7 @@ def _update_many(session: Session, table: Table, match: str, column: str,
                         .values({column: bindparam("v")}),
                         [{"k": k, "v": v} for k, v in pairs])
         return
-    rows = (select(func.unnest(bindparam("keys", type_=ARRAY(key_col.type))).label("k"),
-                   func.unnest(bindparam("news", type_=ARRAY(new_col.type))).label("v"))
+    rows = (select(_unnested("keys", key_col).label("k"), _unnested("news", new_col).label("v"))
             .subquery("given"))
     stmt = update(table).where(key_col == rows.c.k).values({column: rows.c.v})
     for start in range(0, len(pairs), _SET_BASED_CHUNK):
@@ -419,17 +423,12 @@ def _move_records(session: Session, moves: Sequence[tuple[Sequence[int], str, in
     if one_statement and history:
         session.execute(_MOVE_RECORDS, {
             "now": now, "moved_ids": [k for k, _ in moved], "moved_to": [v for _, v in moved],
-            "versions": [int(r.version) for r in rows],
+            "versions": [o["version"] for o in outbox],
             **{f"m_{c}": [h[c] for h in history] for c in _MEMBERSHIP_COLUMNS}})
     elif history:
         session.execute(insert(members), history)
         session.execute(insert(table_of(OutboxRow)), outbox)
         _update_many(session, table_of(PersonRecordRow), "id", "person_id", moved)
-
-
-def _unnested(name: str, column: Any) -> Any:
-    """One column of rows passed as an array parameter (PostgreSQL zips unnests in a select)."""
-    return func.unnest(bindparam(name, type_=ARRAY(column.type)))
 
 
 def _move_records_statement() -> Any:
