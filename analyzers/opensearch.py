@@ -160,6 +160,8 @@ def person_mappings() -> dict[str, Any]:
             "all_family": _name_field(),
             "given_keys": _KW,
             "family_keys": _KW,
+            # Two fields joined in one keyword, for linkage retrieval (analyzers.pair_keys).
+            "pair_keys": _KW,
             "dob": {"type": "date", "format": "strict_date"},
             "dob_precision": _KW,
             "dob_full": _KW,

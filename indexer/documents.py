@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, attributes, lazyload, noload
 
 from analyzers.dates import PartialDate, date_keys, is_placeholder_dob
 from analyzers.names import parse_given_name, phonetic_keys
+from analyzers.pair_keys import document_pair_keys
 from analyzers.postcodes import postcode_keys
 from analyzers.text import fold, name_tokens
 from schemas.db import chunk_size, in_values
@@ -191,6 +192,7 @@ def person_document(row: PersonRecordRow, agency_kind: str | None = None,
         "all_family": all_family,
         "given_keys": _keys(givens_real),
         "family_keys": _keys(f for f in families_raw if f),
+        "pair_keys": document_pair_keys(all_given, all_family, dob, _unique(sector)),
         "dob": _iso(row.date_of_birth) if dob else None,
         "dob_precision": row.dob_precision if dob else "unknown",
         "dob_full": keys.get("full"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from analyzers.dates import PartialDate, date_keys
 from analyzers.identifiers import IdentifierType, validate_identifier
+from analyzers.pair_keys import query_pair_keys
 from analyzers.postcodes import parse_partial_postcode, postcode_keys
 from analyzers.text import name_tokens
 
@@ -49,7 +50,7 @@ EITHER = ("all_given", "all_family")
 # out: less for OpenSearch to fetch and for Python to parse per candidate.
 SEARCH_ONLY_FIELDS = (
     "all_given", "all_family", "given_keys", "family_keys", "dob_full", "dob_ym", "dob_y",
-    "dob_swapped", "postcode_outward", "postcode_sector", "identifier_values",
+    "dob_swapped", "postcode_outward", "postcode_sector", "identifier_values", "pair_keys",
 )
 
 
@@ -230,9 +231,9 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
     ``RECORD_BOOSTS``. A record's date of birth,
     postcode and identifiers find its mistyped names anyway, and on the 1M-people store
     those clauses only pushed true duplicates out of the top candidates while costing
-    three-quarters of the query's time (BENCHMARKS.md). Linkage matches these clauses in
-    pairs (``record_query``) and uses the flat query as it is for a record too sparse to
-    pair: change it only together with linkage.
+    three-quarters of the query's time (BENCHMARKS.md). Linkage looks for a record by its
+    pairs of fields (``record_query``) and uses this flat query only for a record too sparse
+    to pair: change it only together with linkage.
     """
     boosts = TYPED_BOOSTS if typed else RECORD_BOOSTS
     should: list[dict[str, Any]] = []
@@ -256,6 +257,11 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
     if c.identifier:
         should.append({"terms": {"identifier_values": identifier_values(c.identifier),
                                  "boost": boosts.identifier}})
+    return _ranked(should, _filters(c, filters), size)
+
+
+def _filters(c: Criteria, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Access control (``filters``) and what the criteria restrict to, all ANDed."""
     filter_: list[dict[str, Any]] = list(filters)
     if c.agencies:
         filter_.append({"terms": {"agency": c.agencies}})
@@ -268,6 +274,12 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
         ], "minimum_should_match": 1}})
     if c.record_ids is not None:
         filter_.append({"terms": {"record_id": c.record_ids}})
+    return filter_
+
+
+def _ranked(should: list[dict[str, Any]], filter_: list[dict[str, Any]],
+            size: int) -> dict[str, Any]:
+    """Records matching the filters and any of ``should``, best first (ties by record id)."""
     query: dict[str, Any] = {"bool": {"filter": filter_}}
     if should:
         query["bool"]["should"] = should
@@ -281,68 +293,65 @@ def person_query(c: Criteria, filters: list[dict[str, Any]], size: int, *,
     }
 
 
-# A whole record's clauses (linkage, $match) are matched in pairs of fields: a candidate must
-# agree with the record on two things (both names; a date of birth and a name; a name and the
-# birth month; a name and the postcode sector), or on one key that alone identifies (an
-# identifier, a full postcode, a UPRN). Each pair scores as the sum of its two sides, so a
-# record agreeing on several fields ranks above one agreeing only on a common name. On 1.87M
-# indexed records (1,500 sampled) this put more of a child's other records in the top 20
-# (pair recall 0.9880 -> 0.9953) for the same OpenSearch time (took p50 12 ms, p95 21-22 ms
-# both ways; BENCHMARKS.md, Linkage, session 14). The birth year and postcode district pair
-# with nothing: a name with the district as well cost 2-3 ms more and found no more true
-# pairs (0.9944 against 0.9953).
-_RECORD_PAIRS = (("given", "family"), ("dob", "names"), ("family", "dob_month"),
-                 ("given", "dob_month"), ("names", "postcode_sector"))
+# A whole record (linkage, $match) is looked for by the pairs of fields it agrees on (both
+# names; the date of birth, or its day/month swap, and a name; the birth month and a name; the
+# postcode sector and a name), or by one key that alone identifies (an identifier, a full
+# postcode, a UPRN). Each pair is one keyword of the documents (``pair_keys``,
+# analyzers.pair_keys), so OpenSearch reads only the records agreeing on both sides. Matching
+# the fields one by one and intersecting walked every record sharing a common name (took p50
+# 13-14 ms, p95 20-24 ms at 1.87M indexed records against 4 / 6-7 ms with the keys, for more
+# of a child's other records in the top 20: 0.9957 -> 0.9970 of 1,500 sampled;
+# BENCHMARKS.md, Linkage, session 15).
+# A pair scores its best reading (the names as folded, as a variant, as a metaphone), weighted
+# by how much the pair says; an agreeing pair counts for a little more than one full
+# postcode, which a household shares.
+PAIR_BOOSTS = {"gf": 1.0, "dn": 1.6, "ds": 1.0, "fm": 0.6, "gm": 0.6, "ns": 0.6}
+READING_BOOSTS = {"t": 1.0, "v": 0.9, "m": 0.7}
+PAIR_POSTCODE_BOOST = 1.0  # linkage adds its postcodes again (keys): 2 for the first one
+PAIR_IDENTIFIER_BOOST = 10.0
 
 
-def _one_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
-    return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses}}
+def _reading_boost(key: str) -> float:
+    """"gf:tkayleigh|mSM0" -> 1.0 x 0.7: each name side by its reading; dates count 1."""
+    kind, rest = key[:2], key[3:]
+    left, right = rest.split("|", 1)
+    boost = READING_BOOSTS.get(right[:1], 1.0)
+    if kind == "gf":
+        boost *= READING_BOOSTS.get(left[:1], 1.0)
+    return boost
+
+
+def _pair_clause(group: list[str]) -> dict[str, Any]:
+    return {"dis_max": {"queries": [
+        {"constant_score": {"filter": {"term": {"pair_keys": k}}, "boost": _reading_boost(k)}}
+        for k in group], "tie_breaker": 0.1, "boost": PAIR_BOOSTS[group[0][:2]]}}
 
 
 def record_query(c: Criteria, size: int, *, keys: list[dict[str, Any]] | None = None
                  ) -> dict[str, Any]:
-    """The retrieval query for a whole record (linkage, ``$match``): ``person_query(c,
-    typed=False)``'s clauses, matched in the pairs of ``_RECORD_PAIRS``.
+    """The retrieval query for a whole record (linkage, ``$match``): its pairs of fields as
+    ``pair_keys``, and the keys that identify alone.
 
     keys: more clauses that match alone (the record's other identifiers, postcodes and
     UPRNs). A record too sparse to form any pair (one name, no date of birth or postcode)
-    gets the flat query, where any one clause matches."""
-    flat = person_query(c, [], size, typed=False)
-    b = RECORD_BOOSTS
-    groups: dict[str, list[dict[str, Any]]] = {
-        "given": _name_clauses(c.given, GIVEN, typed=False),
-        "family": _name_clauses(c.family, FAMILY, typed=False),
-        "dob": [], "dob_month": [], "postcode_sector": []}
-    if c.given_full:
-        groups["given"].append(_exact("all_given", c.given_full))
-    if c.family_full:
-        groups["family"].append(_exact("all_family", c.family_full))
-    groups["names"] = groups["given"] + groups["family"]
-    alone: list[dict[str, Any]] = []
-    for clause in _dob_clauses(c.dob, b) if c.dob else []:
-        key = next(iter(clause["term"]))
-        if key in ("dob_full", "dob_swapped"):
-            groups["dob"].append(clause)
-        elif key == "dob_ym":
-            groups["dob_month"].append(clause)
-    for clause in _postcode_clauses(c.postcode, b) if c.postcode else []:
-        key = next(iter(next(iter(clause.values()))))
-        if key == "postcodes":
-            alone.append(clause)
-        elif key == "postcode_sector":
-            groups["postcode_sector"].append(clause)
-    if c.identifier:
-        alone.append({"terms": {"identifier_values": identifier_values(c.identifier),
-                                "boost": b.identifier}})
-    pairs = [{"bool": {"must": [_one_of(groups[x]), _one_of(groups[y])]}}
-             for x, y in _RECORD_PAIRS if groups[x] and groups[y]]
-    if not pairs:
+    gets ``person_query(c, typed=False)``, where any one field matches."""
+    postcode = postcode_keys(c.postcode) if c.postcode else None
+    groups = query_pair_keys([t for w in c.given for t in name_tokens(w)],
+                             [t for w in c.family for t in name_tokens(w)], c.dob,
+                             postcode["sector"] if postcode else None)
+    if not groups:
+        flat = person_query(c, [], size, typed=False)
         flat["query"]["bool"].setdefault("should", []).extend(keys or [])
         flat["query"]["bool"]["minimum_should_match"] = 1
         return flat
-    flat["query"]["bool"]["should"] = [*alone, *(keys or []), *pairs]
-    flat["query"]["bool"]["minimum_should_match"] = 1
-    return flat
+    alone: list[dict[str, Any]] = []
+    if postcode:
+        alone.append({"term": {"postcodes": {"value": postcode["full"],
+                                             "boost": PAIR_POSTCODE_BOOST}}})
+    if c.identifier:
+        alone.append({"terms": {"identifier_values": identifier_values(c.identifier),
+                                "boost": PAIR_IDENTIFIER_BOOST}})
+    return _ranked([*alone, *(keys or []), *map(_pair_clause, groups)], _filters(c, []), size)
 
 
 def persons_by_ids_query(person_ids: list[str], filters: list[dict[str, Any]],

@@ -154,9 +154,11 @@ def test_linkage_retrieval_keeps_only_whole_name_clauses() -> None:
                  '"dob_swapped"'):
         assert kept in lean
     linkage = json.dumps(_criteria_query(
-        features_from_query("Kayleigh", "Smith", PartialDate(2015, 4, 3, "day"), "LS9 7AB"), 41))
-    assert '"fuzziness"' not in linkage and '.bm"' not in linkage and '.dm"' in linkage
-    assert '"postcodes"' in linkage
+        features_from_query("Kayleigh", "Smith", PartialDate(2015, 4, 3, "day"), "LS9 7AB"),
+        41)["query"])
+    # Linkage looks for pairs of fields as pair keys, never a name on its own.
+    assert '"fuzziness"' not in linkage and '"all_given' not in linkage
+    assert '"pair_keys"' in linkage and '"postcodes"' in linkage
 
 
 def _boosts(body: dict[str, Any]) -> dict[str, float]:
@@ -245,36 +247,44 @@ def test_search_name_clauses_per_word() -> None:
     assert body["sort"] == ["_score", {"record_id": "asc"}]
 
 
-def _pair_fields(clause: dict[str, Any]) -> list[set[str]]:
-    """The fields each side of a paired clause matches on."""
-    import re
-
-    sides = clause["bool"]["must"]
-    return [set(re.findall(r'"((?:all_|dob_|postcode)[a-z_.]*)"', json.dumps(side)))
-            for side in sides]
+def _pair_keys(clause: dict[str, Any]) -> list[str]:
+    """The pair keys one pair clause looks for (its readings)."""
+    return [q["constant_score"]["filter"]["term"]["pair_keys"]
+            for q in clause["dis_max"]["queries"]]
 
 
-def test_record_query_matches_fields_in_pairs() -> None:
-    from search_api.search.query import record_query
+def test_record_query_looks_for_pairs_of_fields_as_pair_keys() -> None:
+    from search_api.search.query import PAIR_BOOSTS, record_query
 
     crit = Criteria(given=["kayleigh"], family=["smith"], given_full="kayleigh",
                     family_full="smith", dob=PartialDate(2015, 4, 3, "day"),
                     postcode="LS9 7AB", identifier=("nhs_number", "9434765919"))
     body = record_query(crit, 21, keys=[{"terms": {"uprns": ["100"]}}])
     should = body["query"]["bool"]["should"]
-    alone = [c for c in should if "bool" not in c]
+    alone = [c for c in should if "dis_max" not in c]
     # Keys that identify on their own match alone: full postcode, identifier, the extra keys.
     assert {next(iter(next(iter(c.values())))) for c in alone} == {
         "postcodes", "identifier_values", "uprns"}
-    pairs = [_pair_fields(c) for c in should if "bool" in c]
-    given = {"all_given", "all_given.syn", "all_given.dm", "all_given.exact"}
-    family = {"all_family", "all_family.syn", "all_family.dm", "all_family.exact"}
-    assert pairs == [[given, family], [{"dob_full", "dob_swapped"}, given | family],
-                     [family, {"dob_ym"}], [given, {"dob_ym"}],
-                     [given | family, {"postcode_sector"}]]
-    # The birth year and postcode district pair with nothing; no name matches on its own.
-    assert '"dob_y"' not in json.dumps(body["query"])
-    assert '"postcode_outward"' not in json.dumps(body["query"])
+    pairs = [_pair_keys(c) for c in should if "dis_max" in c]
+    # One clause per pair of things, each with every reading of that pair.
+    assert sorted(p[0][:2] for p in pairs) == ["dn", "dn", "ds", "ds", "fm", "gf", "gm",
+                                               "ns", "ns"]
+    names = next(p for p in pairs if p[0].startswith("gf:"))
+    assert "gf:tkayleigh|tsmith" in names and "gf:mKL|mSM0" in names
+    assert any(k.startswith("gf:v") for k in names)  # a variant group of Kayleigh
+    assert ["dn:2015-04-03|mKL", "dn:2015-04-03|tkayleigh", "dn:2015-04-03|vcaleigh"] in pairs
+    assert ["ds:2015-04-03|mKL", "ds:2015-04-03|tkayleigh", "ds:2015-04-03|vcaleigh"] in pairs
+    assert any(p[0].startswith("ns:LS9 7|") for p in pairs)
+    # A pair scores its best reading: the name as folded above its metaphone.
+    clause = next(c for c in should if "dis_max" in c and _pair_keys(c) == names)
+    weight = {q["constant_score"]["filter"]["term"]["pair_keys"]: q["constant_score"]["boost"]
+              for q in clause["dis_max"]["queries"]}
+    assert weight["gf:tkayleigh|tsmith"] > weight["gf:mKL|tsmith"] > weight["gf:mKL|mSM0"]
+    assert clause["dis_max"]["boost"] == PAIR_BOOSTS["gf"]
+    # No field matches on its own: no name, birth year or postcode district clause.
+    text = json.dumps(body["query"])
+    for field_ in ('"all_given', '"all_family', '"dob_y"', '"postcode_outward"'):
+        assert field_ not in text
     assert body["query"]["bool"]["minimum_should_match"] == 1
     assert body["size"] == 21 and body["sort"] == ["_score", {"record_id": "asc"}]
 
@@ -290,4 +300,4 @@ def test_record_query_of_a_sparse_record_is_the_flat_query() -> None:
     assert body["query"]["bool"]["should"] == [*flat["query"]["bool"]["should"], extra]
     # Given name and date of birth, no surname: paired.
     paired = record_query(Criteria(given=["zee"], dob=PartialDate(2014, 6, 9, "day")), 21)
-    assert all("bool" in c for c in paired["query"]["bool"]["should"])
+    assert all("dis_max" in c for c in paired["query"]["bool"]["should"])
