@@ -144,8 +144,29 @@ def ensure_indices(client: OpenSearch, prefix: str, icu: bool | None = None) -> 
                 with contextlib.suppress(NotFoundError):
                     client.indices.delete(index=name)
             targets = [keep]
+        else:
+            _add_new_fields(client, targets[0], kind, icu)
         out[kind] = targets[0]
     return out
+
+
+def _add_new_fields(client: OpenSearch, physical: str, kind: str, icu: bool | None) -> None:
+    """Fields this version's mapping has and an index built by an older one lacks are added
+    (the mapping is strict: without them every new document would be refused). Documents
+    already indexed get them only from ``casesearch reindex``, which the log asks for."""
+    held = client.indices.get_mapping(index=physical)[physical]["mappings"].get("properties", {})
+    wanted = _BODIES[kind](cluster_has_icu(client) if icu is None else icu)
+    missing = {k: v for k, v in wanted["mappings"]["properties"].items() if k not in held}
+    if not missing:
+        return
+    try:
+        client.indices.put_mapping(index=physical, body={"properties": missing})
+    except TransportError as exc:
+        log.warning("index %s lacks fields %s and they cannot be added in place (%s): run "
+                    "`casesearch reindex`", physical, sorted(missing), exc.status_code)
+        return
+    log.warning("index %s was built by an older version: fields %s added; run `casesearch "
+                "reindex` so the documents already indexed have them", physical, sorted(missing))
 
 
 def delete_indices(client: OpenSearch, prefix: str) -> None:

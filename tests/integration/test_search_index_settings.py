@@ -1,13 +1,14 @@
-"""The persons index is created with concurrent segment search on (real OpenSearch)."""
+"""The persons index: created with concurrent segment search on; an index built by an older
+version gets this version's new fields (real OpenSearch)."""
 
 from __future__ import annotations
 
 import pytest
 from opensearchpy import OpenSearch
 
-from analyzers.opensearch import CONCURRENT_SEARCH_SLICES
+from analyzers.opensearch import CONCURRENT_SEARCH_SLICES, person_index_body
 from indexer.client import make_client
-from indexer.lifecycle import delete_indices, ensure_indices
+from indexer.lifecycle import cluster_has_icu, delete_indices, ensure_indices, index_names
 from tests.integration._search_support import unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -36,5 +37,39 @@ def test_created_persons_index_searches_segments_concurrently(opensearch_url: st
                                      "sort": ["_score", {"record_id": "asc"}],
                                      "track_total_hits": False})
         assert result["hits"]["hits"] == []
+    finally:
+        delete_indices(client, prefix)
+
+
+def test_an_index_built_before_a_new_field_gets_it_and_keeps_its_documents(
+        opensearch_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The mapping is strict: without the new field every new document would be refused."""
+    client = make_client(opensearch_url, 30)
+    prefix = unique_prefix("upgrade")
+    names = index_names(prefix)
+    old = person_index_body(cluster_has_icu(client))
+    del old["mappings"]["properties"]["pair_keys"]
+    old["aliases"] = {names.alias("persons"): {}}
+    built = names.physical("persons")
+    try:
+        client.indices.create(index=built, body=old)
+        client.index(index=names.alias("persons"), id="1", refresh=True,
+                     body={"record_id": "1", "family_name": "Smith"})
+        physical = ensure_indices(client, prefix)
+        assert physical["persons"] == built  # the same index, kept
+        mapping = client.indices.get_mapping(index=physical["persons"])
+        assert mapping[physical["persons"]]["mappings"]["properties"]["pair_keys"] == {
+            "type": "keyword"}
+        assert "casesearch reindex" in caplog.text
+        client.index(index=names.alias("persons"), id="2", refresh=True,
+                     body={"record_id": "2", "pair_keys": ["gf:tamy|tsmith"]})
+        found = client.search(index=names.alias("persons"),
+                              body={"query": {"term": {"pair_keys": "gf:tamy|tsmith"}}})
+        assert [h["_id"] for h in found["hits"]["hits"]] == ["2"]
+        assert client.count(index=names.alias("persons"))["count"] == 2
+        # A second start changes nothing and says nothing.
+        caplog.clear()
+        ensure_indices(client, prefix)
+        assert "casesearch reindex" not in caplog.text
     finally:
         delete_indices(client, prefix)
