@@ -144,6 +144,10 @@ def person_mappings() -> dict[str, Any]:
     """Mapping of a person document (docs/person-document.md)."""
     return {
         "dynamic": "strict",
+        # pair_keys are only ever matched (never read from a hit, sorted or aggregated on),
+        # and a reindex rebuilds them from SQL: neither stored nor kept as doc values. Stored,
+        # they doubled the index at 1.87M records (BENCHMARKS.md, Linkage, session 15).
+        "_source": {"excludes": ["pair_keys"]},
         "properties": {
             "record_id": _KW,
             "person_id": _KW,
@@ -161,7 +165,7 @@ def person_mappings() -> dict[str, Any]:
             "given_keys": _KW,
             "family_keys": _KW,
             # Two fields joined in one keyword, for linkage retrieval (analyzers.pair_keys).
-            "pair_keys": _KW,
+            "pair_keys": {"type": "keyword", "doc_values": False},
             "dob": {"type": "date", "format": "strict_date"},
             "dob_precision": _KW,
             "dob_full": _KW,

@@ -75,6 +75,18 @@ def test_person_document() -> None:
     assert doc["identifier_values"] == ["9434765919", "BAD"]
     assert doc["valid_identifiers"] == ["nhs_number:9434765919"]
     assert "metaphone:SM0" in doc["family_keys"]
+    # Pair keys join the alias too ("Annie" + "Jones"), and the date with each name.
+    assert "gf:tannie|tjones" in doc["pair_keys"] and "dn:2015-04-03|tsmith" in doc["pair_keys"]
+
+
+def test_pair_keys_are_matched_only_never_stored() -> None:
+    """Nothing reads them back: kept out of _source and doc values (they doubled the index)."""
+    mapping = person_mappings()
+    assert mapping["_source"] == {"excludes": ["pair_keys"]}
+    assert mapping["properties"]["pair_keys"] == {"type": "keyword", "doc_values": False}
+    from search_api.search.query import SEARCH_ONLY_FIELDS
+
+    assert "pair_keys" in SEARCH_ONLY_FIELDS
 
 
 def test_note_is_as_sensitive_as_its_case() -> None:
