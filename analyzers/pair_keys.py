@@ -5,7 +5,7 @@ of birth and a name; the birth month and a name; the postcode sector and a name.
 each field on its own and intersecting, OpenSearch walked every record sharing a common
 name (tens of thousands at 1M people) for each of the five pairs. A pair key names both
 sides at once ("gf:tmohammed|tkhan"), so its postings hold only the records that agree on
-both, and the keyword's idf makes a common pair weaker evidence than a rare one.
+both.
 
 A name side is each token of the name in three readings, so that the pair still matches
 when the two records spell the name differently:
@@ -27,17 +27,15 @@ from analyzers.dates import PartialDate, date_keys
 from analyzers.names import phonetic_keys, variant_groups
 from analyzers.text import name_tokens
 
-__all__ = ["PAIR_KINDS", "document_pair_keys", "query_pair_keys", "token_keys"]
+__all__ = ["document_pair_keys", "query_pair_keys", "token_keys"]
 
 # Tokens of one side taken into keys: a record with many names (a long history of aliases)
 # must not make thousands of keys.
 MAX_TOKENS = 8
 
-# Kinds of pair, by their key's prefix:
-# gf given name + family name; dn date of birth + a name; ds the date with day and month
-# exchanged + a name; fm birth month + family name; gm birth month + given name; ns postcode
-# sector + a name.
-PAIR_KINDS = ("gf", "dn", "ds", "fm", "gm", "ns")
+# Kinds of pair, by their key's prefix: gf given name + family name; dn date of birth + a
+# name; ds the date with day and month exchanged + a name; fm birth month + family name; gm
+# birth month + given name; ns postcode sector + a name.
 
 
 @lru_cache(maxsize=1)

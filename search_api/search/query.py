@@ -298,10 +298,10 @@ def _ranked(should: list[dict[str, Any]], filter_: list[dict[str, Any]],
 # postcode sector and a name), or by one key that alone identifies (an identifier, a full
 # postcode, a UPRN). Each pair is one keyword of the documents (``pair_keys``,
 # analyzers.pair_keys), so OpenSearch reads only the records agreeing on both sides. Matching
-# the fields one by one and intersecting walked every record sharing a common name (took p50
-# 13-14 ms, p95 20-24 ms at 1.87M indexed records against 4 / 6-7 ms with the keys, for more
-# of a child's other records in the top 20: 0.9957 -> 0.9970 of 1,500 sampled;
-# BENCHMARKS.md, Linkage, session 15).
+# the fields one by one and intersecting walked every record sharing a common name: at 1.87M
+# indexed records took p50 / p95 went from 13 / 25 ms to 7 / 12 ms, and more of a child's
+# other records are in the top 20 (0.9960 -> 0.9978 of 1,500 sampled; BENCHMARKS.md,
+# Linkage, session 15).
 # A pair scores its best reading (the names as folded, as a variant, as a metaphone), weighted
 # by how much the pair says; an agreeing pair counts for a little more than one full
 # postcode, which a household shares.
