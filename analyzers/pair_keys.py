@@ -59,68 +59,52 @@ def token_keys(token: str) -> tuple[str, ...]:
     return tuple(sorted(keys))
 
 
-def _side(tokens: Iterable[str]) -> set[str]:
-    out: set[str] = set()
-    for n, token in enumerate(tokens):
-        if n == MAX_TOKENS:
-            break
-        out.update(token_keys(token))
-    return out
-
-
-def _pairs(given: set[str], family: set[str], dob: PartialDate | None,
-           sectors: Sequence[str], swapped_kind: str) -> set[str]:
-    out = {f"gf:{a}|{b}" for a in given for b in family}
-    names = given | family
-    dates = date_keys(dob) if dob is not None else {}
-    if "full" in dates:
-        out.update(f"dn:{dates['full']}|{k}" for k in names)
-    swapped = dates.get("full") if swapped_kind == "query" else dates.get("swapped")
-    if swapped:
-        # The document holds its own date exchanged; the query asks for its date there.
-        out.update(f"ds:{swapped}|{k}" for k in names)
-    if "ym" in dates:
-        out.update(f"fm:{dates['ym']}|{k}" for k in family)
-        out.update(f"gm:{dates['ym']}|{k}" for k in given)
-    for sector in sectors:
-        out.update(f"ns:{sector}|{k}" for k in names)
-    return out
-
-
-def _tokens(names: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        out += [t for t in name_tokens(name) if t not in out]
-    return out
-
-
-def document_pair_keys(given_names: Iterable[str], family_names: Iterable[str],
-                       dob: PartialDate | None, sectors: Sequence[str]) -> list[str]:
-    """The pair keys a person document is indexed with (every name it has held)."""
-    return sorted(_pairs(_side(_tokens(given_names)), _side(_tokens(family_names)), dob,
-                         sectors, "document"))
-
-
-def query_pair_keys(given_tokens: Sequence[str], family_tokens: Sequence[str],
-                    dob: PartialDate | None, sector: str | None) -> list[list[str]]:
-    """The pair keys a record looks for (its current name; its date also exchanged), grouped
-    by the two things each pair joins: one group per kind and pair of tokens (or of a date,
-    month or sector and a token), holding every reading of that pair.
-
-    A query scores a group once (its best reading), so a name that belongs to many variant
-    groups ("alex": alek, alex, al) counts no more than one spelled only one way."""
+def _groups(given_tokens: Iterable[str], family_tokens: Iterable[str],
+            dates: dict[str, str], swapped: str | None, sectors: Sequence[str]
+            ) -> list[list[str]]:
+    """Every pair, one group per kind and pair of tokens (or of a date, month or sector and a
+    token), holding every reading of that pair. ``swapped``: the date the "ds" pairs name
+    (a document's own date exchanged; a query's date, to find it there)."""
     given = [token_keys(t) for t in _first(given_tokens)]
     family = [token_keys(t) for t in _first(family_tokens)]
     groups = [[f"gf:{a}|{b}" for a in g for b in f] for g in given for f in family]
-    dates = date_keys(dob) if dob is not None else {}
-    for kind, value, sides in (("dn", dates.get("full"), given + family),
-                               ("ds", dates.get("full"), given + family),
-                               ("fm", dates.get("ym"), family), ("gm", dates.get("ym"), given),
-                               ("ns", sector, given + family)):
+    by_kind = [("dn", dates.get("full"), given + family), ("ds", swapped, given + family),
+               ("fm", dates.get("ym"), family), ("gm", dates.get("ym"), given)]
+    by_kind += [("ns", sector, given + family) for sector in sectors]
+    for kind, value, sides in by_kind:
         if value:
             groups += [[f"{kind}:{value}|{k}" for k in side] for side in sides]
     return groups
 
 
-def _first(tokens: Sequence[str]) -> list[str]:
+def _tokens(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(t for name in names for t in name_tokens(name)))
+
+
+def _dates(dob: PartialDate | None) -> dict[str, str]:
+    return date_keys(dob) if dob is not None else {}
+
+
+def document_pair_keys(given_names: Iterable[str], family_names: Iterable[str],
+                       dob: PartialDate | None, sectors: Sequence[str]) -> list[str]:
+    """The pair keys a person document is indexed with (every name it has held)."""
+    dates = _dates(dob)
+    groups = _groups(_tokens(given_names), _tokens(family_names), dates, dates.get("swapped"),
+                     sectors)
+    return sorted({key for group in groups for key in group})
+
+
+def query_pair_keys(given_tokens: Sequence[str], family_tokens: Sequence[str],
+                    dob: PartialDate | None, sector: str | None) -> list[list[str]]:
+    """The pair keys a record looks for (its current name; its date also exchanged), grouped
+    by the two things each pair joins.
+
+    A query scores a group once (its best reading), so a name that belongs to many variant
+    groups ("alex": alek, alex, al) counts no more than one spelled only one way."""
+    dates = _dates(dob)
+    return _groups(given_tokens, family_tokens, dates, dates.get("full"),
+                   [sector] if sector else [])
+
+
+def _first(tokens: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(tokens))[:MAX_TOKENS]
