@@ -2,8 +2,9 @@
 
 Readers and writers only ever use the aliases ``<prefix>-persons`` and ``<prefix>-notes``; each
 points at one physical index ``<prefix>-persons-v<timestamp>``. ``reindex()`` builds new physical
-indices from the SQL store, catches up with changes made meanwhile, swaps both aliases in one
-atomic ``_aliases`` call and deletes the old indices: searches answer throughout.
+indices from the SQL store, catches up with changes made meanwhile, merges their segments
+(``indexer/segments.py``), swaps both aliases in one atomic ``_aliases`` call and deletes the
+old indices: searches answer throughout.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from indexer.documents import (
     load_person_docs,
     note_ids_for_cases,
 )
+from indexer.segments import merge_segments
 from schemas.db import session_scope
 from schemas.tables import CaseNoteRow, OutboxRow, PersonRecordRow, utcnow
 
@@ -254,6 +256,10 @@ def reindex(client: OpenSearch, engine: Engine, prefix: str, *,
                                        start_id)
         result.caught_up += written
         result.bulk.add(res)
+        merging = report("merging segments", len(KINDS))
+        for kind in KINDS:
+            merge_segments(client, new[kind])
+            merging(1)
         for kind in KINDS:
             client.indices.put_settings(index=new[kind],
                                         body={"index": {"refresh_interval": None}})

@@ -30,7 +30,7 @@ from analyzers.dates import PartialDate, parse_date
 from analyzers.text import name_tokens, normalise_name
 from linkage.blocking import candidate_pairs
 from linkage.clustering import ScoredEdge, plan_clusters
-from linkage.features import RecordFeatures, name_keys, normalise_address
+from linkage.features import RecordFeatures, normalise_address
 from linkage.model import probability
 from linkage.safety import pair_flags
 from linkage.training import comparison_matrix, score_matrix, train
@@ -174,8 +174,6 @@ def febrl_features(row: dict[str, Any], *, identifiers: bool = True) -> RecordFe
     rest = [x for x in (_s(row.get(k)) for k in ("address_2", "suburb")) if x]
     address = ", ".join([street, *rest]) if street else ", ".join(rest)
     ssn = _s(row.get("soc_sec_id"))
-    keys_g = frozenset(k for t in name_tokens(given or "") for k in name_keys(t))
-    keys_f = frozenset(k for t in name_tokens(family or "") for k in name_keys(t))
     return RecordFeatures(
         record_id=str(row["rec_id"]),
         agency=str(row["source"]),
@@ -185,8 +183,6 @@ def febrl_features(row: dict[str, Any], *, identifiers: bool = True) -> RecordFe
         family_tokens=tuple(name_tokens(family or "")),
         all_given=(given,) if given else (),
         all_family=(family,) if family else (),
-        given_keys=keys_g,
-        family_keys=keys_f,
         dob=_dob(_s(row.get("date_of_birth"))),
         postcodes=(pc,) if pc else (),
         postcode_sectors=(pc[:3],) if pc else (),

@@ -34,7 +34,6 @@ __all__ = [
     "PART_GENDER",
     "PART_IDENTIFIERS",
     "PART_LOCATION",
-    "PART_NAME_KEYS",
     "SOURCE_PARTS",
     "STRONG_IDENTIFIER_TYPES",
     "OtherName",
@@ -82,7 +81,6 @@ class RecordFeatures:
     given name ("Baby of Smith", "Twin 1") is None, never the word "baby".
     given_tokens / family_tokens: ``name_tokens`` of the current name (hyphen parts included).
     all_given / all_family: current + every historical, alias, birth, maiden or preferred name.
-    given_keys / family_keys: phonetic keys (metaphone, nysiis) of every token of all names.
     identifiers: valid identifiers as (type, normalised value), sorted.
     invalid_identifiers: the values that failed validation (weak evidence only, never strong).
     """
@@ -98,8 +96,6 @@ class RecordFeatures:
     all_given: tuple[str, ...] = ()
     all_family: tuple[str, ...] = ()
     other_names: tuple[OtherName, ...] = ()
-    given_keys: frozenset[str] = frozenset()
-    family_keys: frozenset[str] = frozenset()
     given_placeholder: bool = False
     multiple_birth: bool = False
     birth_order: int | None = None
@@ -177,14 +173,6 @@ def name_keys(token: str) -> frozenset[str]:
     """Phonetic keys of one name token, prefixed by algorithm ("metaphone:SM0")."""
     keys = phonetic_keys(token)
     return frozenset(f"{algo}:{keys[algo]}" for algo in _PHONETIC_ALGOS if keys.get(algo))
-
-
-def _keys(names: Iterable[str]) -> frozenset[str]:
-    out: set[str] = set()
-    for name in names:
-        for tok in name_tokens(name):
-            out |= name_keys(tok)
-    return frozenset(out)
 
 
 def normalise_address(text: str) -> str:
@@ -275,9 +263,7 @@ PART_DOB = "dob"  # dob, dob_estimated, dob_placeholder
 PART_GENDER = "gender"
 PART_LOCATION = "location"  # postcodes and their keys, address text, streets, UPRNs
 PART_IDENTIFIERS = "identifiers"  # valid and invalid identifiers
-PART_NAME_KEYS = "name_keys"  # given_keys / family_keys (no comparison reads them)
-SOURCE_PARTS = frozenset({PART_DOB, PART_GENDER, PART_LOCATION, PART_IDENTIFIERS,
-                          PART_NAME_KEYS})
+SOURCE_PARTS = frozenset({PART_DOB, PART_GENDER, PART_LOCATION, PART_IDENTIFIERS})
 
 
 def features_from_source(doc_source: Mapping[str, Any], *,
@@ -345,7 +331,6 @@ def features_from_source(doc_source: Mapping[str, Any], *,
     gender = None if PART_GENDER in omit else src.get("gender")
     if gender in (None, "", "not_recorded", "unknown"):
         gender = None
-    no_keys = PART_NAME_KEYS in omit
 
     return RecordFeatures(
         record_id=None if src.get("record_id") is None else str(src["record_id"]),
@@ -359,8 +344,6 @@ def features_from_source(doc_source: Mapping[str, Any], *,
         all_given=all_given,
         all_family=all_family,
         other_names=tuple(others),
-        given_keys=frozenset() if no_keys else _keys(all_given),
-        family_keys=frozenset() if no_keys else _keys(all_family),
         given_placeholder=placeholder,
         multiple_birth=multiple,
         birth_order=order,
@@ -467,8 +450,6 @@ def features_from_query(
         family_tokens=tuple(name_tokens(f or "")),
         all_given=_unique([g]),
         all_family=_unique([f]),
-        given_keys=_keys(_unique([g])),
-        family_keys=_keys(_unique([f])),
         given_placeholder=placeholder,
         multiple_birth=multiple,
         birth_order=order,

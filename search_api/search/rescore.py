@@ -38,7 +38,6 @@ from linkage.features import (
     PART_GENDER,
     PART_IDENTIFIERS,
     PART_LOCATION,
-    PART_NAME_KEYS,
     RecordFeatures,
     features_from_query,
     features_from_source,
@@ -246,8 +245,8 @@ def _same_except_names(x: RecordFeatures, y: RecordFeatures) -> bool:
 def _parts_to_omit(queries: Sequence[RecordFeatures]) -> frozenset[str]:
     """Candidate feature parts no reading of the query can compare: with the query's side of
     a field empty, the comparison is "null" and the safety flags need both sides, whatever
-    the candidate holds. (No comparison reads the phonetic key sets.)"""
-    omit = {PART_NAME_KEYS}
+    the candidate holds."""
+    omit: set[str] = set()
     if all(q.dob is None for q in queries):
         omit.add(PART_DOB)
     if all(not q.gender for q in queries):

@@ -1,5 +1,5 @@
 """The persons index: created with concurrent segment search on; an index built by an older
-version gets this version's new fields (real OpenSearch)."""
+version gets this version's new fields; a built index's segments merged (real OpenSearch)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from opensearchpy import OpenSearch
 from analyzers.opensearch import CONCURRENT_SEARCH_SLICES, person_index_body
 from indexer.client import make_client
 from indexer.lifecycle import cluster_has_icu, delete_indices, ensure_indices, index_names
+from indexer.segments import merge_segments
 from tests.integration._search_support import unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -71,5 +72,28 @@ def test_an_index_built_before_a_new_field_gets_it_and_keeps_its_documents(
         caplog.clear()
         ensure_indices(client, prefix)
         assert "casesearch reindex" not in caplog.text
+    finally:
+        delete_indices(client, prefix)
+
+
+def _segments(client: OpenSearch, index: str) -> int:
+    shards = client.indices.segments(index=index)["indices"][index]["shards"]["0"]
+    return sum(len(copy["segments"]) for copy in shards if copy["routing"]["primary"])
+
+
+def test_merge_segments_leaves_one_segment_and_every_document(opensearch_url: str) -> None:
+    client = make_client(opensearch_url, 30)
+    prefix = unique_prefix("merge")
+    try:
+        physical = ensure_indices(client, prefix)["persons"]
+        for batch in range(4):  # a refresh per batch: a segment each
+            for i in range(5):
+                client.index(index=physical, id=f"{batch}-{i}",
+                             body={"record_id": f"{batch}-{i}", "family_name": "Smith"})
+            client.indices.refresh(index=physical)
+        assert _segments(client, physical) >= 2
+        assert merge_segments(client, physical, poll_seconds=0.05) == 1
+        assert _segments(client, physical) == 1
+        assert client.count(index=physical)["count"] == 20
     finally:
         delete_indices(client, prefix)

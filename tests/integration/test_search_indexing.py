@@ -251,7 +251,10 @@ def test_reindex_with_zero_downtime(settings: Settings) -> None:
         time.sleep(0.3)
         # A change made while the new index is being built must reach it too.
         store(settings, [person("HEA", "Z-late", "Zara", "Latecomer", "2012-02-02")])
-        result = reindex(client, engine, settings.index_prefix, chunk_size=50)
+        phases: dict[str, int] = {}
+        result = reindex(client, engine, settings.index_prefix, chunk_size=50,
+                         progress=lambda phase, n, total: phases.update(
+                             {phase: phases.get(phase, 0) + n}))
         time.sleep(0.3)
     finally:
         stop.set()
@@ -262,6 +265,7 @@ def test_reindex_with_zero_downtime(settings: Settings) -> None:
     assert after == {result.new_indices["persons"]} and after != before
     assert not client.indices.exists(index=",".join(before))
     assert result.persons >= 300
+    assert phases["merging segments"] == 2  # both new indices merged before the swap
     client.indices.refresh(index=f"{settings.index_prefix}-persons")
     assert client.count(index=f"{settings.index_prefix}-persons")["count"] == 301
 

@@ -63,7 +63,7 @@ def test_features_from_source_reads_the_document_contract() -> None:
     assert x.address_text == "12 high street leeds"
     assert x.identifiers == (("nhs_number", NHS_A),)
     assert x.invalid_identifiers == (("upn", "X123"),)
-    assert x.given_keys and x.family_keys and x.uprns == frozenset({"100023"})
+    assert x.uprns == frozenset({"100023"})
 
 
 def test_placeholder_given_name_is_not_a_name() -> None:

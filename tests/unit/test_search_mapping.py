@@ -139,3 +139,13 @@ def test_cached_name_helpers_match_the_uncached_ones() -> None:
     keys = names.phonetic_keys("smith")
     keys["metaphone"] = "mutated"
     assert names.phonetic_keys("smith")["metaphone"] == "SM0"
+
+
+def test_segments_for_keeps_merged_segments_under_the_merge_policy_cap() -> None:
+    from indexer.segments import MERGED_SEGMENT_BYTES, segments_for
+
+    assert segments_for(0) == 1
+    assert segments_for(MERGED_SEGMENT_BYTES) == 1
+    assert segments_for(MERGED_SEGMENT_BYTES + 1) == 2
+    assert segments_for(9 * MERGED_SEGMENT_BYTES) == 9
+    assert MERGED_SEGMENT_BYTES < 5 * 1024**3  # OpenSearch's max merged segment

@@ -15,7 +15,6 @@ from linkage.features import (
     PART_GENDER,
     PART_IDENTIFIERS,
     PART_LOCATION,
-    PART_NAME_KEYS,
     SOURCE_PARTS,
     RecordFeatures,
     features_from_source,
@@ -123,7 +122,7 @@ def test_parts_left_out_are_the_fields_the_query_lacks() -> None:
         {"purpose": "x", "family_name": "Taylor", "dob": "2015-04-01",
          "postcode": "LS9 7AB"})).shapes
     assert Rescorer(with_dob, default_params()).omit == {
-        PART_GENDER, PART_IDENTIFIERS, PART_NAME_KEYS}
+        PART_GENDER, PART_IDENTIFIERS}
 
 
 def test_features_from_source_omit_leaves_only_those_parts_empty() -> None:
@@ -138,7 +137,6 @@ def test_features_from_source_omit_leaves_only_those_parts_empty() -> None:
         PART_LOCATION: ("postcodes", "postcode_sectors", "postcode_outwards", "address_text",
                         "streets", "uprns"),
         PART_IDENTIFIERS: ("identifiers", "invalid_identifiers"),
-        PART_NAME_KEYS: ("given_keys", "family_keys"),
     }
     assert set(parts) == SOURCE_PARTS
     for part, attrs in parts.items():
