@@ -230,9 +230,10 @@ def link_records(settings: Any, record_ids: list[int], *, client: Any = None,
             cand_ids = candidates_from_sql(session, seed_list)
             feats = load_features(session, {c for ids_ in cand_ids for c in ids_})
             cand_sources = [[feats[c] for c in ids_ if c in feats] for ids_ in cand_ids]
-        # Records arriving together are also compared with each other (blocking keys).
+        # Records arriving together are also compared with each other (blocking keys); a
+        # record alone has no partner (and its blocking keys cost ~1 ms to build).
         batch: dict[str, list[RecordFeatures]] = {}
-        for i, j in candidate_pairs(seed_list):
+        for i, j in candidate_pairs(seed_list) if len(seed_list) > 1 else ():
             batch.setdefault(str(seed_list[i].record_id), []).append(seed_list[j])
         for seed, cands in zip(seed_list, cand_sources, strict=True):
             seen = {c.record_id for c in cands}
