@@ -9,7 +9,11 @@ from opensearchpy import OpenSearch
 from analyzers.opensearch import CONCURRENT_SEARCH_SLICES, person_index_body
 from indexer.client import make_client
 from indexer.lifecycle import cluster_has_icu, delete_indices, ensure_indices, index_names
-from indexer.segments import merge_segments
+from indexer.segments import (
+    merge_segments,
+    retention_leases_cover_all,
+    wait_for_retention_leases,
+)
 from tests.integration._search_support import unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -95,5 +99,27 @@ def test_merge_segments_leaves_one_segment_and_every_document(opensearch_url: st
         assert merge_segments(client, physical, poll_seconds=0.05) == 1
         assert _segments(client, physical) == 1
         assert client.count(index=physical)["count"] == 20
+    finally:
+        delete_indices(client, prefix)
+
+
+def test_waiting_for_retention_leases_ends_when_they_pass_the_newest_write(
+        opensearch_url: str) -> None:
+    """A lease moves up to the newest operation every 30 s (OpenSearch's sync): a merge before
+    that keeps the documents' recovery copies."""
+    client = make_client(opensearch_url, 30)
+    prefix = unique_prefix("leases")
+    try:
+        physical = ensure_indices(client, prefix)["persons"]
+        for i in range(10):
+            client.index(index=physical, id=str(i), body={"record_id": str(i)})
+        assert wait_for_retention_leases(client, physical, timeout=75, poll_seconds=0.5)
+        shard = client.indices.stats(index=physical, metric="docs",
+                                     level="shards")["indices"][physical]["shards"]["0"][0]
+        leases = shard["retention_leases"]["leases"]
+        assert leases and all(lease["retaining_seq_no"] > shard["seq_no"]["max_seq_no"]
+                              for lease in leases)
+        client.index(index=physical, id="late", body={"record_id": "late"})
+        assert not retention_leases_cover_all(client, physical)  # a new write is held again
     finally:
         delete_indices(client, prefix)
