@@ -33,6 +33,7 @@ from analyzers.names import synonym_lines
 
 __all__ = [
     "CONCURRENT_SEARCH_SLICES",
+    "PERSONS_SEGMENTS_PER_TIER",
     "EDGE_MAX",
     "EDGE_MIN",
     "analysis_settings",
@@ -41,6 +42,7 @@ __all__ = [
     "notes_mappings",
     "person_index_body",
     "person_mappings",
+    "person_merge_settings",
     "search_concurrency_settings",
 ]
 
@@ -242,8 +244,23 @@ def search_concurrency_settings(slices: int = CONCURRENT_SEARCH_SLICES) -> dict[
             "search.concurrent.max_slice_count": slices}
 
 
+# Segments per tier of the merge policy on the persons index (OpenSearch's default: 10). A
+# query pays per segment whatever its size: at 1M people a linkage retrieval took 3.3-4.1 ms
+# (mean) on one segment, 6.2-6.8 ms once 5,000 later writes had left 14 small segments beside
+# it, and 3.7 ms when this setting had merged those into one (BENCHMARKS.md, Linkage,
+# session 16). Merging small segments is cheap, and the index takes few writes a second.
+PERSONS_SEGMENTS_PER_TIER = 3
+
+
+def person_merge_settings() -> dict[str, Any]:
+    """The persons index's merge policy (dynamic: ``put_settings`` applies it to an existing
+    index)."""
+    return {"merge.policy.segments_per_tier": PERSONS_SEGMENTS_PER_TIER}
+
+
 def person_index_body(icu: bool = False) -> dict[str, Any]:
-    return {"settings": {"index": {**index_settings(icu), **search_concurrency_settings()}},
+    return {"settings": {"index": {**index_settings(icu), **search_concurrency_settings(),
+                                   **person_merge_settings()}},
             "mappings": person_mappings()}
 
 

@@ -20,7 +20,12 @@ from typing import Any
 from opensearchpy import NotFoundError, OpenSearch, TransportError
 from sqlalchemy import Engine, func, select
 
-from analyzers.opensearch import notes_index_body, person_index_body
+from analyzers.opensearch import (
+    notes_index_body,
+    person_index_body,
+    person_merge_settings,
+    search_concurrency_settings,
+)
 from indexer.bulk import BulkResult, bulk_index
 from indexer.documents import (
     iter_all_note_docs,
@@ -50,6 +55,11 @@ KINDS = ("persons", "notes")
 _BODIES: dict[str, Callable[[bool], dict[str, Any]]] = {
     "persons": person_index_body,
     "notes": notes_index_body,
+}
+# Settings that OpenSearch changes on a live index, put on an index an older version built.
+_DYNAMIC: dict[str, Callable[[], dict[str, Any]]] = {
+    "persons": lambda: {**search_concurrency_settings(), **person_merge_settings()},
+    "notes": dict,
 }
 # Changes whose outbox row was created up to this long before a reindex started are replayed
 # into the new index too: a transaction can commit after a later one (ids are not commit order).
@@ -148,6 +158,7 @@ def ensure_indices(client: OpenSearch, prefix: str, icu: bool | None = None) -> 
             targets = [keep]
         else:
             _add_new_fields(client, targets[0], kind, icu)
+            _update_dynamic_settings(client, targets[0], kind)
         out[kind] = targets[0]
     return out
 
@@ -169,6 +180,28 @@ def _add_new_fields(client: OpenSearch, physical: str, kind: str, icu: bool | No
         return
     log.warning("index %s was built by an older version: fields %s added; run `casesearch "
                 "reindex` so the documents already indexed have them", physical, sorted(missing))
+
+
+def _same_setting(held: object, wanted: object) -> bool:
+    try:  # OpenSearch may answer 3 as "3.0"
+        return float(str(held)) == float(str(wanted))
+    except ValueError:
+        return str(held) == str(wanted)
+
+
+def _update_dynamic_settings(client: OpenSearch, physical: str, kind: str) -> None:
+    """Put this version's dynamic settings (merge policy, search concurrency) on an existing
+    index that holds other values; they take effect at once, no reindex needed."""
+    wanted = {f"index.{k}": v for k, v in _DYNAMIC[kind]().items()}
+    if not wanted:
+        return
+    found = client.indices.get_settings(index=physical, flat_settings=True)
+    held = found[physical]["settings"]
+    changed = {k: v for k, v in wanted.items()
+               if k not in held or not _same_setting(held[k], v)}
+    if changed:
+        client.indices.put_settings(index=physical, body=changed)
+        log.info("index %s: settings %s updated to this version's", physical, sorted(changed))
 
 
 def delete_indices(client: OpenSearch, prefix: str) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from opensearchpy import OpenSearch
 
-from analyzers.opensearch import CONCURRENT_SEARCH_SLICES, person_index_body
+from analyzers.opensearch import (
+    CONCURRENT_SEARCH_SLICES,
+    PERSONS_SEGMENTS_PER_TIER,
+    person_index_body,
+)
 from indexer.client import make_client
 from indexer.lifecycle import cluster_has_icu, delete_indices, ensure_indices, index_names
 from indexer.segments import (
@@ -25,6 +29,12 @@ def _search_settings(client: OpenSearch, index: str) -> dict[str, str]:
     return {k: v for k, v in flat.items() if k.startswith("index.search.concurrent")}
 
 
+def _merge_policy(client: OpenSearch, index: str) -> str | None:
+    found = client.indices.get_settings(index=index, flat_settings=True)
+    value: str | None = found[index]["settings"].get("index.merge.policy.segments_per_tier")
+    return value
+
+
 def test_created_persons_index_searches_segments_concurrently(opensearch_url: str) -> None:
     client = make_client(opensearch_url, 30)
     prefix = unique_prefix("concurrency")
@@ -36,6 +46,9 @@ def test_created_persons_index_searches_segments_concurrently(opensearch_url: st
         }
         # The notes index keeps OpenSearch's defaults (not measured there).
         assert _search_settings(client, physical["notes"]) == {}
+        assert float(_merge_policy(client, physical["persons"]) or 0) == (
+            PERSONS_SEGMENTS_PER_TIER)
+        assert _merge_policy(client, physical["notes"]) is None
         # A query runs under the setting (OpenSearch accepts it for every query shape used).
         result = client.search(index=f"{prefix}-persons",
                                body={"query": {"match": {"all_family": "smith"}},
@@ -54,14 +67,17 @@ def test_an_index_built_before_a_new_field_gets_it_and_keeps_its_documents(
     names = index_names(prefix)
     old = person_index_body(cluster_has_icu(client))
     del old["mappings"]["properties"]["pair_keys"]
+    del old["settings"]["index"]["merge.policy.segments_per_tier"]
     old["aliases"] = {names.alias("persons"): {}}
     built = names.physical("persons")
     try:
         client.indices.create(index=built, body=old)
         client.index(index=names.alias("persons"), id="1", refresh=True,
                      body={"record_id": "1", "family_name": "Smith"})
+        assert _merge_policy(client, built) is None  # OpenSearch's default
         physical = ensure_indices(client, prefix)
         assert physical["persons"] == built  # the same index, kept
+        assert float(_merge_policy(client, built) or 0) == PERSONS_SEGMENTS_PER_TIER
         mapping = client.indices.get_mapping(index=physical["persons"])
         assert mapping[physical["persons"]]["mappings"]["properties"]["pair_keys"] == (
             person_index_body(True)["mappings"]["properties"]["pair_keys"])
@@ -90,6 +106,9 @@ def test_merge_segments_leaves_one_segment_and_every_document(opensearch_url: st
     prefix = unique_prefix("merge")
     try:
         physical = ensure_indices(client, prefix)["persons"]
+        # The index's own merge policy would fold these small segments itself.
+        client.indices.put_settings(index=physical,
+                                    body={"index.merge.policy.segments_per_tier": 50})
         for batch in range(4):  # a refresh per batch: a segment each
             for i in range(5):
                 client.index(index=physical, id=f"{batch}-{i}",
