@@ -33,9 +33,9 @@ from analyzers.names import synonym_lines
 
 __all__ = [
     "CONCURRENT_SEARCH_SLICES",
-    "PERSONS_SEGMENTS_PER_TIER",
     "EDGE_MAX",
     "EDGE_MIN",
+    "PERSONS_SEGMENTS_PER_TIER",
     "analysis_settings",
     "index_settings",
     "notes_index_body",

@@ -34,7 +34,7 @@ from indexer.documents import (
     load_person_docs,
     note_ids_for_cases,
 )
-from indexer.segments import merge_segments
+from indexer.segments import SegmentMergeError, merge_segments
 from schemas.db import session_scope
 from schemas.tables import CaseNoteRow, OutboxRow, PersonRecordRow, utcnow
 
@@ -291,7 +291,10 @@ def reindex(client: OpenSearch, engine: Engine, prefix: str, *,
         result.bulk.add(res)
         merging = report("merging segments", len(KINDS))
         for kind in KINDS:
-            merge_segments(client, new[kind])
+            try:
+                merge_segments(client, new[kind])
+            except SegmentMergeError as exc:  # complete, only slower to search: swap anyway
+                log.warning("the new index's segments were not merged (%s)", exc)
             merging(1)
         for kind in KINDS:
             client.indices.put_settings(index=new[kind],

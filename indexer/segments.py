@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -72,8 +71,7 @@ def wait_for_retention_leases(client: Any, index: str, *, timeout: float = LEASE
     return True
 
 
-def merge_segments(client: Any, index: str, *, poll_seconds: float = 1.0,
-                   on_poll: Callable[[], None] | None = None) -> int:
+def merge_segments(client: Any, index: str, *, poll_seconds: float = 1.0) -> int:
     """Force-merge ``index`` (a physical index nobody searches yet) and wait for it. The merge
     runs as a task, polled, so no HTTP request has to outlast it (about two minutes at 1M
     people on a 2-core machine). Returns the segment count asked for."""
@@ -96,8 +94,6 @@ def merge_segments(client: Any, index: str, *, poll_seconds: float = 1.0,
                 raise SegmentMergeError(f"merging the segments of {index} failed: "
                                         f"{status['error'].get('reason', status['error'])}")
             break
-        if on_poll is not None:
-            on_poll()
         time.sleep(poll_seconds)
     # Searchers keep the old segments open (and on disk) until a refresh opens the merged one.
     client.indices.refresh(index=index)
