@@ -41,6 +41,7 @@ __all__ = [
     "notes_index_body",
     "notes_mappings",
     "person_index_body",
+    "person_dynamic_settings",
     "person_mappings",
     "person_merge_settings",
     "search_concurrency_settings",
@@ -258,9 +259,14 @@ def person_merge_settings() -> dict[str, Any]:
     return {"merge.policy.segments_per_tier": PERSONS_SEGMENTS_PER_TIER}
 
 
+def person_dynamic_settings() -> dict[str, Any]:
+    """The persons index's settings that OpenSearch changes on a live index: created with
+    them, and put on an index an older version built (``indexer.lifecycle``)."""
+    return {**search_concurrency_settings(), **person_merge_settings()}
+
+
 def person_index_body(icu: bool = False) -> dict[str, Any]:
-    return {"settings": {"index": {**index_settings(icu), **search_concurrency_settings(),
-                                   **person_merge_settings()}},
+    return {"settings": {"index": {**index_settings(icu), **person_dynamic_settings()}},
             "mappings": person_mappings()}
 
 

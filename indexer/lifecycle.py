@@ -20,12 +20,7 @@ from typing import Any
 from opensearchpy import NotFoundError, OpenSearch, TransportError
 from sqlalchemy import Engine, func, select
 
-from analyzers.opensearch import (
-    notes_index_body,
-    person_index_body,
-    person_merge_settings,
-    search_concurrency_settings,
-)
+from analyzers.opensearch import notes_index_body, person_dynamic_settings, person_index_body
 from indexer.bulk import BulkResult, bulk_index
 from indexer.documents import (
     iter_all_note_docs,
@@ -58,7 +53,7 @@ _BODIES: dict[str, Callable[[bool], dict[str, Any]]] = {
 }
 # Settings that OpenSearch changes on a live index, put on an index an older version built.
 _DYNAMIC: dict[str, Callable[[], dict[str, Any]]] = {
-    "persons": lambda: {**search_concurrency_settings(), **person_merge_settings()},
+    "persons": person_dynamic_settings,
     "notes": dict,
 }
 # Changes whose outbox row was created up to this long before a reindex started are replayed
