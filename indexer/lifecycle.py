@@ -30,6 +30,7 @@ from indexer.documents import (
     note_ids_for_cases,
 )
 from indexer.segments import SegmentMergeError, merge_segments
+from schemas.collector import relaxed_collector
 from schemas.db import session_scope
 from schemas.tables import CaseNoteRow, OutboxRow, PersonRecordRow, utcnow
 
@@ -271,7 +272,7 @@ def reindex(client: OpenSearch, engine: Engine, prefix: str, *,
         def report(phase: str, total: int) -> Callable[[int], None]:
             return lambda n: progress(phase, n, total) if progress else None
 
-        with session_scope(engine) as session:
+        with session_scope(engine) as session, relaxed_collector():
             res = bulk_index(client, new["persons"], iter_all_person_docs(session, chunk_size),
                              chunk_size=chunk_size, on_chunk=report("persons", total_persons))
             result.bulk.add(res)

@@ -43,6 +43,7 @@ from indexer.documents import (
     note_ids_for_cases,
 )
 from indexer.lifecycle import IndexNames, ensure_indices, index_names
+from schemas.collector import relaxed_collector
 from schemas.db import engine_for, is_postgres, session_scope
 from schemas.settings import Settings
 from schemas.tables import OutboxRow, utcnow
@@ -295,13 +296,14 @@ def drain(settings: Settings, *, engine: Engine | None = None,
             _note_outage(engine, f"opensearch unavailable: {type(exc).__name__}", batch_size)
             raise IndexUnavailable(type(exc).__name__) from exc
         raise
-    while max_batches is None or total.batches < max_batches:
-        result = drain_once(engine, client, settings.index_prefix, batch_size)
-        total.add(result)
-        if link:
-            _link(settings, result.record_ids, result.person_sources)
-        if result.batches == 0 or (result.processed == 0 and result.failed):
-            break
+    with relaxed_collector():
+        while max_batches is None or total.batches < max_batches:
+            result = drain_once(engine, client, settings.index_prefix, batch_size)
+            total.add(result)
+            if link:
+                _link(settings, result.record_ids, result.person_sources)
+            if result.batches == 0 or (result.processed == 0 and result.failed):
+                break
     return total
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
+from schemas.collector import relaxed_collector
 from schemas.ingest.outcome import (
     IngestReport,
     Rejection,
@@ -106,7 +107,7 @@ def ingest_file(engine: Engine, path: Path, agency: str, fmt: str,
     rejects = RejectsWriter(rejects_path)
     try:
         own_workers = 0 if pool is not None else workers_for(path.stat().st_size, workers)
-        with parse_pool(own_workers) as own:
+        with parse_pool(own_workers) as own, relaxed_collector():
             items: Iterator[Parsed] = parse_stream(source, pool or own)
             if on_bytes is not None:
                 items = _track_bytes(items, raw, on_bytes)

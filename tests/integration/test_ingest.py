@@ -72,6 +72,24 @@ def test_csv_valid_rows_are_kept_and_bad_rows_reported(engine: Engine, tmp_path:
     assert count(engine, OutboxRow) == 3
 
 
+def test_a_file_is_read_with_the_relaxed_collector(engine: Engine, tmp_path: Path) -> None:
+    import gc
+
+    from schemas.collector import BULK_GC_THRESHOLD
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        seen: list[int] = []
+        path = write(tmp_path, "pupils.csv", "\n".join([HEADER, row(source_id="1")]) + "\n")
+        ingest_file(engine, path, "EDU", "csv",
+                    on_batch=lambda _n: seen.append(gc.get_threshold()[0]))
+        assert seen == [BULK_GC_THRESHOLD]
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+
+
 @pytest.mark.parametrize(("content", "words"), [
     ("", "empty"),
     ("source_id;family_name;date_of_birth\n1;Smith;2015\n", "delimited"),

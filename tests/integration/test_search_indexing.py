@@ -424,3 +424,33 @@ def test_a_note_and_its_case_changed_in_one_batch_gets_the_new_subjects(
                            body={"query": {"match_all": {}}})["hits"]["hits"]
     assert sorted(hit["_source"]["record_ids"]) == sorted(
         str(_record_id(settings, s)) for s in ("X1", "X2"))
+
+
+def test_drain_and_reindex_run_with_the_relaxed_collector(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import workers.outbox as outbox
+    from schemas.collector import BULK_GC_THRESHOLD
+
+    store(settings, [person("EDU", f"G{i}", "Gail", f"Collect{i}", "2014-04-04")
+                     for i in range(5)])
+    seen: dict[str, int] = {}
+    real_drain_once = outbox.drain_once
+
+    def drain_once(*args: Any, **kwargs: Any) -> Any:
+        seen["drain"] = gc.get_threshold()[0]
+        return real_drain_once(*args, **kwargs)
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        monkeypatch.setattr(outbox, "drain_once", drain_once)
+        assert drain(settings, link=False).processed == 5
+        client = make_client(settings.resolved_opensearch_url, 30)
+        reindex(client, engine_for(settings.resolved_database_url), settings.index_prefix,
+                progress=lambda phase, n, total: seen.setdefault(phase, gc.get_threshold()[0]))
+        assert seen["drain"] == seen["persons"] == BULK_GC_THRESHOLD
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
