@@ -191,3 +191,44 @@ def test_fast_path_matches_the_general_path(t: IdentifierType, value: str) -> No
     r = validate_identifier(t, value)
     assert (r.value_normalised, r.valid, r.reason) == _reference(t, value)
     assert validate_identifier(t.value, value) == r  # the type may be given as its value
+
+
+
+def _stdnum_upn(compact: str) -> tuple[str, bool, str | None]:
+    """A compact UPN's outcome from stdnum's validate() alone, as before the fast path."""
+    from stdnum.exceptions import (
+        InvalidChecksum,
+        InvalidComponent,
+        InvalidLength,
+        ValidationError,
+    )
+
+    try:
+        return upn.validate(compact), True, None
+    except InvalidLength:
+        return compact, False, "UPN: must be 13 characters"
+    except InvalidComponent:
+        return compact, False, "UPN: unknown local authority number"
+    except InvalidChecksum:
+        return compact, False, "UPN: check letter does not match"
+    except ValidationError:
+        return compact, False, "UPN: wrong format"
+
+
+@given(st.from_regex(r"[0-9]{11}[A-HJ-NP-RT-Z0-9]", fullmatch=True), st.booleans(),
+       st.sampled_from(["", "801", "937"]), st.sampled_from(["", "X", "1", "Ä"]),
+       st.sampled_from([0, 1, 12]))
+def test_upn_fast_path_matches_stdnum(body: str, with_check: bool, la: str, noise: str,
+                                      cut: int) -> None:
+    from analyzers.identifiers import _validate_upn
+
+    # A known local authority or any three digits, the right check letter or any; with a
+    # character too many, or cut short.
+    body = la + body[len(la):]
+    value = (upn.calc_check_digit(body) if with_check else body[-1]) + body
+    if noise == "X":  # a last character outside the check alphabet (I, O, S are left out)
+        value = value[:-1] + "S"
+    value = (value + noise)[:len(value) + len(noise) - cut] if cut != 12 else value[:cut]
+    got = _validate_upn(IdentifierType.UPN, value)
+    assert (got.value_normalised, got.valid, got.reason) == _stdnum_upn(value) or (
+        not value.isascii() and got.reason == "UPN: unexpected characters"), value
