@@ -18,9 +18,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BULK_GC_THRESHOLD = 200_000
+Thresholds = tuple[int, int, int]
+
+
+def raised_thresholds(current: Thresholds, wanted: Thresholds) -> Thresholds:
+    """``wanted`` where it is higher than ``current``: never lowers a setting, and a
+    collector switched off (threshold 0) stays off."""
+    if current[0] == 0:
+        return current
+    low, middle, old = (max(c, w) for c, w in zip(current, wanted, strict=True))
+    return low, middle, old
+
+
 _lock = threading.Lock()
 _depth = 0
-_saved: tuple[int, int, int] | None = None
+_saved: Thresholds | None = None
 
 
 @contextmanager
@@ -37,9 +49,10 @@ def relaxed_collector() -> Iterator[None]:
         _depth += 1
         if _depth == 1:
             current = gc.get_threshold()
-            if current[0] != 0 and current[0] < BULK_GC_THRESHOLD:
+            target = raised_thresholds(current, (BULK_GC_THRESHOLD, *current[1:]))
+            if target != current:
                 _saved = current
-                gc.set_threshold(BULK_GC_THRESHOLD, *current[1:])
+                gc.set_threshold(*target)
     try:
         yield
     finally:

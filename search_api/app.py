@@ -7,6 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
+from schemas.collector import raised_thresholds
 from schemas.logging_config import configure_logging
 from schemas.settings import Settings, get_settings
 from search_api.access.install import install_access
@@ -27,10 +28,7 @@ GC_THRESHOLDS = (10_000, 10, 10)
 def configure_gc() -> None:
     """Raise the collector's thresholds (process-wide; never lowers a higher setting, and
     leaves a collector switched off by threshold 0 off)."""
-    current = gc.get_threshold()
-    if current[0] == 0:
-        return
-    gc.set_threshold(*(max(c, t) for c, t in zip(current, GC_THRESHOLDS, strict=True)))
+    gc.set_threshold(*raised_thresholds(gc.get_threshold(), GC_THRESHOLDS))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
