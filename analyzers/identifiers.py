@@ -97,7 +97,7 @@ def _validate_nhs(value: str) -> ValidatedIdentifier:
 
 
 # stdnum's UPN alphabet and local authority numbers, for the fast path below; without them
-# (another stdnum layout) every UPN takes stdnum's validate().
+# (another stdnum layout) every UPN goes to stdnum's validate() alone.
 _UPN_ALPHABET: str | None = getattr(upn, "_alphabet", None)
 _UPN_LA_NUMBERS: frozenset[int] | None = (
     frozenset(getattr(upn, "_la_numbers", ())) or None)
@@ -110,7 +110,7 @@ def _upn_well_formed(compact: str) -> bool:
     every character through two generator expressions, which cost more than the checks.
     False sends the value to validate(), so a value this refuses is judged as before."""
     if _UPN_ALPHABET is None or _UPN_LA_NUMBERS is None:
-        return upn.is_valid(compact)
+        return False
     return (len(compact) == 13 and compact[1:12].isdigit() and compact[12] in _UPN_ALPHABET
             and int(compact[1:4]) in _UPN_LA_NUMBERS
             and upn.calc_check_digit(compact[1:]) == compact[0])
