@@ -104,7 +104,10 @@ class PersonRecordRow(Base):
     ethnicity_code: Mapped[str | None] = mapped_column(String(limits.ETHNICITY_CODE))
     date_of_death: Mapped[dt.date | None] = mapped_column(Date)
     sensitivity: Mapped[str] = mapped_column(String(12), default="normal")
-    # The full validated wire record, so nothing the agency sent is ever lost.
+    # The full validated wire record, so nothing the agency sent is ever lost: its JSON with
+    # sorted keys, without source.received_at (that has its column), the very text
+    # content_hash is the sha256 of (schemas.ingest.prepare). Rows written before 2026-11-29
+    # hold pydantic's JSON of the record, received_at included.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     names: Mapped[list[PersonNameRow]] = relationship(
@@ -188,6 +191,8 @@ class CaseRow(Base):
     closed: Mapped[dt.date | None] = mapped_column(Date)
     sensitivity: Mapped[str] = mapped_column(String(12), default="normal")
     subject_source_ids: Mapped[list[Any]] = mapped_column(JSON)
+    # The record as hashed (schemas.ingest.prepare): its JSON with sorted keys, without
+    # source.received_at (the column above); content_hash is the sha256 of this text.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

@@ -100,16 +100,21 @@ _CANONICAL: dict[type, Callable[[BaseModel], str] | None] = {
     model: canonical_writer(model, _NOT_HASHED) for model in (PersonRecord, Case, CaseNote)}
 
 
-def content_hash(record: Record) -> str:
-    """digest_of(record.model_dump(mode="json")), without the dump and the sort."""
+def canonical_text(record: Record) -> str:
+    """The text a record's content hash is taken of (``digest_of``'s), written straight from
+    the record: no dump, no sort. A person record's or case's payload is this text too."""
     write = _CANONICAL.get(type(record))
     if write is not None:
         try:
-            text = write(record)
+            return write(record)
         except (AttributeError, TypeError, ValueError):  # a value not of its field's type
-            return digest_of(record.model_dump(mode="json"))
-        return hashlib.sha256(text.encode()).hexdigest()
-    return digest_of(record.model_dump(mode="json"))
+            pass
+    return reference_json(record.model_dump(mode="json"), _NOT_HASHED)
+
+
+def content_hash(record: Record) -> str:
+    """digest_of(record.model_dump(mode="json")), without the dump and the sort."""
+    return hashlib.sha256(canonical_text(record).encode()).hexdigest()
 
 
 @lru_cache(maxsize=16_384)
@@ -119,8 +124,14 @@ def checked_identifier(kind: IdentifierType, value: str) -> ValidatedIdentifier:
 
 
 def prepare(line: int, record: Record) -> Prepared:
-    """The digest, the payload (pydantic's own JSON) and the row tuples of one record."""
-    digest = content_hash(record)
+    """The digest, the payload and the row tuples of one record.
+
+    The payload (persons and cases) is the very text the digest is taken of: the record's
+    JSON with sorted keys, without ``source.received_at`` (the row has its own column). One
+    serialisation serves both; a stored row's digest is the sha256 of its payload.
+    """
+    text = canonical_text(record)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     source = record.source
     # Enum members' _value_, not .value: the same string without the enum property's cost.
     head = (source.agency, source.source_system, source.source_id, source.version, digest,
@@ -132,12 +143,12 @@ def prepare(line: int, record: Record) -> Prepared:
             record.given_names, record.family_name, record.date_of_birth,
             record.dob_precision._value_, record.dob_estimated, record.dob_disputed,
             record.expected_birth_date, record.gender._value_, record.ethnicity_code,
-            record.date_of_death, _payload(record), source.received_at, new_person_id())
+            record.date_of_death, text, source.received_at, new_person_id())
         children = _children(record)
     elif isinstance(record, Case):
         row = head + (
             record.case_number, record.type._value_, record.status._value_, record.opened,
-            record.closed, json_strings(record.subject_source_ids), _payload(record),
+            record.closed, json_strings(record.subject_source_ids), text,
             source.received_at)
     else:  # a case note keeps its text in its own column, no payload
         row = head + (record.case_source_id, record.author, record.recorded_at, record.type,
@@ -148,13 +159,6 @@ def prepare(line: int, record: Record) -> Prepared:
 def json_strings(values: list[str]) -> str:
     """json_text(values) for a list of strings: the same text, without the encoder's set-up."""
     return "[" + ", ".join(map(encode_basestring_ascii, values)) + "]"
-
-
-def _payload(record: PersonRecord | Case) -> str:
-    # The same JSON value as json.dumps(model_dump(mode="json")) (tests check it), written by
-    # pydantic in Rust in a third of the time; only the spacing differs, which no reader of
-    # a JSON column sees.
-    return record.model_dump_json()
 
 
 def _children(record: PersonRecord) -> tuple[tuple[Values, ...], ...]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest.readers import FileError
@@ -136,6 +137,29 @@ def test_replay_changes_nothing_and_versions_never_go_backwards(engine: Engine,
         stored = session.scalars(select(PersonRecordRow)).one()
         assert (stored.version, stored.family_name) == (3, "Newer")
     assert count(engine, OutboxRow) == 2  # the insert and the one real update
+
+
+def test_stored_digest_is_the_sha256_of_the_stored_payload(engine: Engine,
+                                                          tmp_path: Path) -> None:
+    src = {"agency": "POL", "source_system": "niche", "version": 1,
+           "received_at": "2026-11-27T08:00:00Z"}
+    lines = [{"record_type": "person", "source": {**src, "source_id": "p1"},
+              "given_names": "Zoë", "family_name": "Kowalczyk", "date_of_birth": "2015-04-03"},
+             {"record_type": "case", "source": {**src, "source_id": "c1"},
+              "type": "police_incident", "subject_source_ids": ["p1"]}]
+    path = write(tmp_path, "pol.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    assert ingest_file(engine, path, "POL", "jsonl").accepted == 2
+    payload_text = "CAST(payload AS TEXT)" if engine.dialect.name == "postgresql" else "payload"
+    with engine.connect() as conn:
+        stored = {table: conn.execute(text(f"SELECT content_hash, {payload_text} FROM {table}"))
+                  .one() for table in ("person_records", "cases")}
+    for digest, payload in stored.values():
+        assert hashlib.sha256(payload.encode()).hexdigest() == digest
+        # received_at has its own column; the payload holds everything else that was sent
+        assert "received_at" not in json.loads(payload)["source"]
+    person = json.loads(stored["person_records"][1])
+    assert (person["given_names"], person["source"]["source_id"]) == ("Zoë", "p1")
+    assert json.loads(stored["cases"][1])["subject_source_ids"] == ["p1"]
 
 
 def test_duplicate_rows_within_one_file(engine: Engine, tmp_path: Path) -> None:
