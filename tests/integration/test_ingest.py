@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import threading
@@ -160,6 +161,11 @@ def test_stored_digest_is_the_sha256_of_the_stored_payload(engine: Engine,
     person = json.loads(stored["person_records"][1])
     assert (person["given_names"], person["source"]["source_id"]) == ("Zoë", "p1")
     assert json.loads(stored["cases"][1])["subject_source_ids"] == ["p1"]
+    with session_scope(engine) as session:
+        received = session.scalars(select(PersonRecordRow.received_at)).one()
+    if received.tzinfo is not None:  # SQLite hands back the UTC value without its zone
+        received = received.astimezone(dt.UTC).replace(tzinfo=None)
+    assert received == dt.datetime(2026, 11, 27, 8, 0)  # the sent time, in its own column
 
 
 def test_duplicate_rows_within_one_file(engine: Engine, tmp_path: Path) -> None:
