@@ -192,7 +192,8 @@ class CaseRow(Base):
     sensitivity: Mapped[str] = mapped_column(String(12), default="normal")
     subject_source_ids: Mapped[list[Any]] = mapped_column(JSON)
     # The record as hashed (schemas.ingest.prepare): its JSON with sorted keys, without
-    # source.received_at (the column above); content_hash is the sha256 of this text.
+    # source.received_at (the column above); content_hash is the sha256 of this text. Rows
+    # written before 2026-11-29 hold pydantic's JSON of the record, received_at included.
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

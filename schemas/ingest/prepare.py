@@ -85,13 +85,18 @@ def json_text(value: Any) -> str:
 _NOT_HASHED = {"source": frozenset({"received_at"})}
 
 
+def text_digest(text: str) -> str:
+    """The content hash of a record's canonical text (its payload, for persons and cases)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def digest_of(dumped: dict[str, Any]) -> str:
     """Content hash of a record dumped with model_dump(mode="json"): the definition.
 
     The bytes hashed are the ones hashed before this function existed (sorted keys, default
     separators), so digests already stored still recognise a replay.
     """
-    return hashlib.sha256(reference_json(dumped, _NOT_HASHED).encode()).hexdigest()
+    return text_digest(reference_json(dumped, _NOT_HASHED))
 
 
 # The same text written straight from each record type (schemas.ingest.canonical), or None
@@ -114,7 +119,7 @@ def canonical_text(record: Record) -> str:
 
 def content_hash(record: Record) -> str:
     """digest_of(record.model_dump(mode="json")), without the dump and the sort."""
-    return hashlib.sha256(canonical_text(record).encode()).hexdigest()
+    return text_digest(canonical_text(record))
 
 
 @lru_cache(maxsize=16_384)
@@ -131,7 +136,7 @@ def prepare(line: int, record: Record) -> Prepared:
     serialisation serves both; a stored row's digest is the sha256 of its payload.
     """
     text = canonical_text(record)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = text_digest(text)
     source = record.source
     # Enum members' _value_, not .value: the same string without the enum property's cost.
     head = (source.agency, source.source_system, source.source_id, source.version, digest,

@@ -163,7 +163,7 @@ def test_stored_digest_is_the_sha256_of_the_stored_payload(engine: Engine,
     assert json.loads(stored["cases"][1])["subject_source_ids"] == ["p1"]
     with session_scope(engine) as session:
         received = session.scalars(select(PersonRecordRow.received_at)).one()
-    if received.tzinfo is not None:  # SQLite hands back the UTC value without its zone
+    if received.tzinfo is not None:  # PostgreSQL's is zoned; SQLite's is UTC without a zone
         received = received.astimezone(dt.UTC).replace(tzinfo=None)
     assert received == dt.datetime(2026, 11, 27, 8, 0)  # the sent time, in its own column
 

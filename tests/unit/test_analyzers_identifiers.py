@@ -193,7 +193,6 @@ def test_fast_path_matches_the_general_path(t: IdentifierType, value: str) -> No
     assert validate_identifier(t.value, value) == r  # the type may be given as its value
 
 
-
 def _stdnum_upn(compact: str) -> tuple[str, bool, str | None]:
     """A compact UPN's outcome from stdnum's validate() alone, as before the fast path."""
     from stdnum.exceptions import (
