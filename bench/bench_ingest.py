@@ -2,6 +2,7 @@
 
     python bench/bench_ingest.py --people 100000 --backends sqlite,postgresql
     python bench/bench_ingest.py --people 1000000 --backends sqlite --memory-only
+    python bench/bench_ingest.py --people 100000 --backends postgresql --records persons
 
 Generates the synthetic extracts once per (people, seed) under --work, then ingests them into a
 fresh database per backend in a child process, so that each run's peak RSS is its own.
@@ -10,6 +11,11 @@ ingest took: the child process (user + sys), its parse workers, and for PostgreS
 host the database backends that served it (read from /proc; absent for a remote server).
 On a shared machine the wall clock moves with the load; CPU seconds per 1,000 person records
 do much less, so compare those.
+
+The generated extracts hold cases and case notes beside the person records, and person
+records/s is person records over the time of the whole ingest. ``--records persons`` ingests
+the same extracts without their cases and case notes (written once, beside them), so that
+person records/s is the rate of person records alone.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +44,44 @@ def generate(people: int, seed: int, work: Path) -> Path:
         started = time.perf_counter()
         generate_extracts(people, seed, out)
         print(f"generated {people} people in {time.perf_counter() - started:.1f}s", flush=True)
+    return out
+
+
+# Record types that are not person records, as JSON Lines extracts tag them.
+_NOT_PERSONS = frozenset({"case", "case_note"})
+
+
+def persons_only(directory: Path) -> Path:
+    """A copy of the extracts in ``directory`` without their cases and case notes.
+
+    Only JSON Lines files hold those; every other line (person records, and the rows the
+    generator plants to be rejected) is copied byte for byte, so the same rows are rejected.
+    """
+    out = directory.with_name(directory.name + "-persons")
+    if (out / "manifest.json").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        source, target = directory / entry["path"], out / entry["path"]
+        if entry["format"] != "jsonl":
+            shutil.copyfile(source, target)
+            continue
+        kept = 0
+        with source.open("rb") as lines, target.open("wb") as written:
+            for line in lines:
+                try:
+                    kind = json.loads(line).get("record_type")
+                except (ValueError, AttributeError):  # a planted bad row: keep it
+                    kind = None
+                if kind not in _NOT_PERSONS:
+                    written.write(line)
+                    kept += 1
+        entry["records"] = kept
+    if (directory / "agencies.json").exists():
+        shutil.copyfile(directory / "agencies.json", out / "agencies.json")
+    # Written last: its presence says the copy is whole.
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return out
 
 
@@ -136,6 +181,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--work", type=Path, default=ROOT / ".data" / "bench")
+    parser.add_argument("--records", choices=("all", "persons"), default="all",
+                        help="persons: the extracts without their cases and case notes")
     parser.add_argument("--child", nargs=2, metavar=("DIR", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -143,6 +190,8 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     directory = generate(args.people, args.seed, args.work)
+    if args.records == "persons":
+        directory = persons_only(directory)
     for backend in args.backends.split(","):
         url, name = database_url(backend, args.work)
         try:
@@ -163,7 +212,8 @@ def main() -> None:
         cpu = result["cpu_s"] + result["worker_cpu_s"] + (result["database_cpu_s"] or 0.0)
         database = ("n/a" if result["database_cpu_s"] is None
                     else f"{result['database_cpu_s']:.1f}")
-        print(f"{backend:10s} people={args.people} person_records={result['person_records']} "
+        print(f"{backend:10s} records={args.records} people={args.people} "
+              f"person_records={result['person_records']} "
               f"all_records={result['records']} seconds={result['seconds']:.1f} "
               f"person_records_per_s={rate_people:.0f} records_per_s={rate_all:.0f} "
               f"peak_rss_mib={result['peak_rss_mib']} "
