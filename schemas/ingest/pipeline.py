@@ -8,6 +8,7 @@ so memory stays flat however large the file.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -49,16 +50,29 @@ def parse_pool(workers: int) -> Iterator[Executor | None]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# How much lower a parse worker's CPU priority is than the process that started it.
+WORKER_NICENESS = 10
+
+
 def _worker_init() -> None:
-    """Tune the garbage collector of a parse worker (a process of ours alone).
+    """Tune a parse worker (a process of ours alone): its garbage collector, its priority.
 
     Parsing allocates and frees many small containers, freed by reference counting; the
     cyclic collector still scanned them, and everything imported, every 700 allocations.
     Freezing what was imported and collecting the young generation every 10,000 allocations
     saves about 5 % of a worker's time; memory stays bounded (nothing parsed is kept).
+
+    The workers parse ahead of the store, so the store sets an ingest's pace: the reading
+    process and the database server writing each batch. At equal priority the workers took
+    CPU from them whenever all were runnable on the two cores, and then sat idle once their
+    chunks in flight were done. A lower priority gives the store the CPU first and the
+    workers the rest: 8-10 % more records a second on two cores (BENCHMARKS.md, Ingestion,
+    session 19). On a server it also leaves the API's requests ahead of a file's parsing.
     """
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+    with contextlib.suppress(OSError):  # a lower priority only helps: carry on without it
+        os.nice(WORKER_NICENESS)
 
 
 # A parsed row as it crosses from a worker: an accepted row as the plain tuple of its

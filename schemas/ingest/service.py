@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,30 +41,64 @@ def check_agency(engine: Engine, agency: str) -> None:
 
 def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
            batch_size: int, on_batch: Callable[[int], None] | None) -> IngestReport:
+    """Store the parsed rows in batches, each batch in a thread while the next is gathered.
+
+    One batch at a time is being stored, in file order. The thread mostly waits on the
+    database, which leaves this one free to take the next batch's rows from the parse workers:
+    the database no longer idles while a batch is gathered (BENCHMARKS.md, Ingestion, session
+    19). The rejects file reads as if each batch had been stored before the next row was read:
+    the rejections the store finds in a batch come before those of the rows after it.
+    """
     report = IngestReport()
     batch: list[Prepared] = []
+    storing: tuple[int, Future[IngestReport]] | None = None
+    held: list[Rejection] = []  # rows rejected while the batch before them is stored
 
-    def flush() -> None:
-        if batch:
-            outcome = upsert_prepared(engine, batch)
+    def settle() -> None:
+        """Wait for the batch being stored; count and write what it and the rows after it
+        rejected. Its error, if it failed, is raised here."""
+        nonlocal storing
+        if storing is not None:
+            size, stored = storing
+            storing = None
+            outcome = stored.result()
             for r in outcome.rejections:
                 rejects.write(r)
             report.add(outcome)
             if on_batch:
-                on_batch(len(batch))
-            batch.clear()
+                on_batch(size)
+        for r in held:
+            rejects.write(r)
+        held.clear()
 
-    for item in parsed:
-        if item.prepared is None:
-            for r in item.rejections[:1] or [Rejection(item.line, "row", "rejected")]:
-                report.reject(r)
-            for r in item.rejections:
-                rejects.write(r)
-            continue
-        batch.append(item.prepared)
-        if len(batch) >= batch_size:
-            flush()
-    flush()
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-store") as store:
+        try:
+            for item in parsed:
+                if item.prepared is None:
+                    for r in item.rejections[:1] or [Rejection(item.line, "row", "rejected")]:
+                        report.reject(r)
+                    if storing is None:
+                        for r in item.rejections:
+                            rejects.write(r)
+                    else:
+                        held.extend(item.rejections)
+                    continue
+                batch.append(item.prepared)
+                if len(batch) >= batch_size:
+                    settle()
+                    storing = (len(batch), store.submit(upsert_prepared, engine, batch))
+                    batch = []
+            settle()
+            if batch:
+                storing = (len(batch), store.submit(upsert_prepared, engine, batch))
+                settle()
+        finally:
+            if storing is not None or held:
+                # Leaving on an error (the file, an interrupt): the batch being stored still
+                # ends, committed or not, and what it and the rows after it rejected is
+                # written; the error that stopped the ingest is the one raised.
+                with contextlib.suppress(Exception):
+                    settle()
     return report
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,12 @@ def test_json_lines_decode_as_json_loads_decoded_them(text: str) -> None:
         new, old = _decode_json(9, data), _old_decode(9, data)
         assert repr(new) == repr(old)  # repr: nan == nan, and -0.0 is not 0.0
         assert type(new) is type(old)
+
+
+def test_parse_workers_run_below_the_priority_of_the_store(pool: Any) -> None:
+    # The store (this process and the database) sets an ingest's pace: the workers parse
+    # ahead with what CPU it leaves. os.nice(0) reads a process's niceness.
+    from schemas.ingest.pipeline import WORKER_NICENESS
+
+    expected = min(os.nice(0) + WORKER_NICENESS, 19)
+    assert {pool.submit(os.nice, 0).result() for _ in range(8)} == {expected}
