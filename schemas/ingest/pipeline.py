@@ -66,8 +66,8 @@ def _worker_init() -> None:
     process and the database server writing each batch. At equal priority the workers took
     CPU from them whenever all were runnable on the two cores, and then sat idle once their
     chunks in flight were done. A lower priority gives the store the CPU first and the
-    workers the rest: 8-10 % more records a second on two cores (BENCHMARKS.md, Ingestion,
-    session 19). On a server it also leaves the API's requests ahead of a file's parsing.
+    workers the rest: about 10 % more records a second on two cores (BENCHMARKS.md,
+    Ingestion, session 19). On a server it also leaves the API's requests ahead of a file's parsing.
     """
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)

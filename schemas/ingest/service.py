@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +26,8 @@ from schemas.ingest.readers import FileError, Parsed, open_reader
 from schemas.ingest.store import UnknownAgency, known_agencies, upsert_prepared
 from schemas.records import AnyRecord
 
+log = logging.getLogger("casesearch.ingest")
+
 # Rows per transaction. Each batch costs a fixed handful of statements and a commit: 4,000
 # rather than 1,000 saved about 8 % of PostgreSQL's CPU and 7-19 % of the reading process's
 # (20,000 people); memory stays small (a batch is a few MB of prepared rows).
@@ -44,10 +47,11 @@ def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
     """Store the parsed rows in batches, each batch in a thread while the next is gathered.
 
     One batch at a time is being stored, in file order. The thread mostly waits on the
-    database, which leaves this one free to take the next batch's rows from the parse workers:
-    the database no longer idles while a batch is gathered (BENCHMARKS.md, Ingestion, session
-    19). The rejects file reads as if each batch had been stored before the next row was read:
-    the rejections the store finds in a batch come before those of the rows after it.
+    database, which leaves this one free to gather the next batch meanwhile; without parse
+    workers, where gathering means parsing, that is 20 % more records a second (BENCHMARKS.md,
+    Ingestion, session 19). The rejects file reads as if each batch had been stored before
+    the next row was read: the rejections the store finds in a batch come before those of the
+    rows after it.
     """
     report = IngestReport()
     batch: list[Prepared] = []
@@ -97,8 +101,11 @@ def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
                 # Leaving on an error (the file, an interrupt): the batch being stored still
                 # ends, committed or not, and what it and the rows after it rejected is
                 # written; the error that stopped the ingest is the one raised.
-                with contextlib.suppress(Exception):
+                try:
                     settle()
+                except Exception as exc:
+                    log.warning("the batch being stored when the ingest stopped failed too",
+                                extra={"error": type(exc).__name__})
     return report
 
 
