@@ -76,6 +76,14 @@ def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
         held.clear()
 
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-store") as store:
+
+        def send() -> None:
+            """Store the gathered batch, once the one before it is stored."""
+            nonlocal storing, batch
+            settle()
+            storing = (len(batch), store.submit(upsert_prepared, engine, batch))
+            batch = []
+
         try:
             for item in parsed:
                 if item.prepared is None:
@@ -89,23 +97,20 @@ def _store(engine: Engine, parsed: Iterable[Parsed], rejects: RejectsWriter,
                     continue
                 batch.append(item.prepared)
                 if len(batch) >= batch_size:
-                    settle()
-                    storing = (len(batch), store.submit(upsert_prepared, engine, batch))
-                    batch = []
-            settle()
+                    send()
             if batch:
-                storing = (len(batch), store.submit(upsert_prepared, engine, batch))
+                send()
+            settle()
+        except BaseException:
+            # Stopped by an error (the file, an interrupt, the store): the batch being stored
+            # still ends, committed or not, and what it and the rows after it rejected is
+            # written; the error that stopped the ingest is the one raised.
+            try:
                 settle()
-        finally:
-            if storing is not None or held:
-                # Leaving on an error (the file, an interrupt): the batch being stored still
-                # ends, committed or not, and what it and the rows after it rejected is
-                # written; the error that stopped the ingest is the one raised.
-                try:
-                    settle()
-                except Exception as exc:
-                    log.warning("the batch being stored when the ingest stopped failed too",
-                                extra={"error": type(exc).__name__})
+            except Exception as exc:
+                log.warning("the batch being stored when the ingest stopped failed too",
+                            extra={"error": type(exc).__name__})
+            raise
     return report
 
 
