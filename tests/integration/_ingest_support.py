@@ -3,7 +3,7 @@ of the documented CSV."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest.readers import CSV_COLUMNS
@@ -17,6 +17,12 @@ def store_with_agency(url: str, code: str, name: str, kind: str) -> Engine:
     with session_scope(engine) as session:
         session.add(AgencyRow(code=code, name=name, kind=kind))
     return engine
+
+
+def count(engine: Engine, model: type) -> int:
+    """How many rows the table of ``model`` holds."""
+    with session_scope(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 HEADER = ",".join(CSV_COLUMNS)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 
 from schemas.db import engine_for, session_scope, upgrade
 from schemas.ingest.readers import FileError
@@ -18,7 +18,7 @@ from schemas.ingest.service import ingest_file, ingest_payload
 from schemas.ingest.store import UnknownAgency, upsert_batch
 from schemas.records import PersonRecord
 from schemas.tables import AgencyRow, IdentifierRow, OutboxRow, PersonRecordRow
-from tests.integration._ingest_support import HEADER, row
+from tests.integration._ingest_support import HEADER, count, row
 
 
 @pytest.fixture
@@ -29,11 +29,6 @@ def engine(database_url: str) -> Engine:
         for code, kind in (("EDU", "education"), ("POL", "police"), ("HEA", "health")):
             session.add(AgencyRow(code=code, name=code, kind=kind))
     return engine
-
-
-def count(engine: Engine, model: type) -> int:
-    with session_scope(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:

@@ -33,17 +33,12 @@ from schemas.tables import (
     PersonRow,
     utcnow,
 )
-from tests.integration._ingest_support import HEADER, row, store_with_agency
+from tests.integration._ingest_support import HEADER, count, row, store_with_agency
 
 
 @pytest.fixture
 def engine(database_url: str) -> Engine:
     return store_with_agency(database_url, "POL", "POL", "police")
-
-
-def count(engine: Engine, model: type) -> int:
-    with session_scope(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def person(source_id: str, version: int, family_name: str = "Smyth",

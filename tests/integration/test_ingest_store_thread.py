@@ -11,12 +11,11 @@ import csv
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from schemas.db import session_scope
 from schemas.ingest.service import ingest_file
 from schemas.tables import PersonRecordRow
-from tests.integration._ingest_support import HEADER, row, store_with_agency
+from tests.integration._ingest_support import HEADER, count, row, store_with_agency
 
 
 @pytest.fixture
@@ -33,11 +32,6 @@ def _extract(tmp_path: Path, *rows: str) -> Path:
 def _rejected_lines(path: Path) -> list[int]:
     with path.open(encoding="utf-8", newline="") as fh:
         return [int(r["line"]) for r in csv.DictReader(fh)]
-
-
-def _stored(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(PersonRecordRow)) or 0)
 
 
 ROWS = (
@@ -61,7 +55,7 @@ def test_rejects_are_written_in_the_order_of_a_store_that_waits(engine: Engine,
     assert (report.accepted, report.rejected) == (4, 3)
     assert _rejected_lines(rejects) == [3, 4, 6]
     assert sorted(r.line for r in report.rejections) == [3, 4, 6]
-    assert _stored(engine) == 4
+    assert count(engine, PersonRecordRow) == 4
 
 
 def test_an_error_while_reading_ends_the_batch_being_stored(engine: Engine,
@@ -82,4 +76,4 @@ def test_an_error_while_reading_ends_the_batch_being_stored(engine: Engine,
         ingest_file(engine, _extract(tmp_path, *ROWS), "EDU", "csv", rejects, batch_size=2,
                     workers=0, on_bytes=on_bytes)
     assert _rejected_lines(rejects) == [3, 4]
-    assert _stored(engine) == 1  # "a"; its duplicate on line 3 was rejected
+    assert count(engine, PersonRecordRow) == 1  # "a"; its duplicate on line 3 was rejected
